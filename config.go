@@ -1,0 +1,99 @@
+package tenantauth
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tenantauth/tenantauth/breaker"
+)
+
+// Config configures a [Manager]. Only Tenants is required; every zero value
+// is a documented default.
+type Config struct {
+	// Tenants looks tenants up. Required.
+	Tenants TenantSource
+
+	// CacheSize bounds how many tenants' tokens are cached; beyond it the
+	// least recently used tenant is evicted. Zero means 10 000.
+	CacheSize int
+
+	// Skew is the safety margin before Expiry after which a cached token is
+	// no longer used. It is capped at a quarter of the token's lifetime, so a
+	// 3 s token is still cached and reused. Zero means 30 s; negative means
+	// no margin.
+	Skew time.Duration
+
+	// RefreshAhead is how long before the skew margin a token is refreshed in
+	// the background while it keeps being served. It is capped at half of the
+	// token's lifetime. Zero means a tenth of the lifetime, at most 5 minutes;
+	// negative disables refresh-ahead (tokens are then fetched on demand).
+	RefreshAhead time.Duration
+
+	// DefaultLifetime is how long a token is kept when the server gave no
+	// expiry. Zero means 5 minutes. A token is never kept forever.
+	DefaultLifetime time.Duration
+
+	// FetchTimeout bounds one shared token fetch, retries included. The fetch
+	// runs on its own context: a caller that gives up does not cancel it for
+	// the others. Zero means 30 s.
+	FetchTimeout time.Duration
+
+	// Retries is how many times a transient failure (network error, timeout,
+	// 408, 429, 5xx) is retried within one fetch, with exponential backoff
+	// and full jitter, honouring Retry-After. Zero means 2; negative means none.
+	Retries int
+
+	// RetryBackoff is the first retry's maximum delay; it doubles per retry up
+	// to 5 s. Zero means 100 ms.
+	RetryBackoff time.Duration
+
+	// BadCredentialsTTL is how long a refusal of a tenant's credentials
+	// (ErrInvalidCredentials) is remembered: calls for that tenant fail at
+	// once instead of hammering the token endpoint. Zero means 30 s; negative
+	// disables it. [Manager.Forget] clears it.
+	BadCredentialsTTL time.Duration
+
+	// InvalidateCooldown limits forced refreshes ([Manager.Invalidate]) to one
+	// per tenant per period, so an API that rejects every fresh token cannot
+	// turn each request into a token request. Zero means 1 s; negative
+	// disables the limit.
+	InvalidateCooldown time.Duration
+
+	// Breaker configures the per-endpoint circuit breakers. Its zero value is
+	// usable; see [breaker.Config].
+	Breaker breaker.Config
+
+	// Logger receives debug and warning records (token fetches, refreshes,
+	// breaker trips). Secrets never reach it. Nil means no logging.
+	Logger *slog.Logger
+
+	// OnFetch, when set, is called after every token endpoint attempt, outside
+	// any lock, for metrics. It must not block.
+	OnFetch func(FetchEvent)
+
+	// Clock tells the time. Nil means the system clock, read on the hot path
+	// through a coarse clock that a single goroutine updates while the
+	// Manager is busy. Tests set a fake clock; it is then read on every call.
+	Clock Clock
+}
+
+// A Clock tells the time. The system clock is the default; tests
+// use a fake one. Now must be safe for concurrent use.
+type Clock interface {
+	Now() time.Time
+}
+
+// A FetchEvent describes one token endpoint attempt, for [Config.OnFetch].
+// It carries no secret.
+type FetchEvent struct {
+	TenantID string
+	Endpoint string
+	Grant    Grant
+	// Background is true for a refresh-ahead fetch no caller waits on.
+	Background bool
+	// Attempt counts from 1 within one fetch.
+	Attempt  int
+	Duration time.Duration
+	// Err is nil on success.
+	Err error
+}

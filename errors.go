@@ -1,0 +1,165 @@
+package tenantauth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantauth/tenantauth/breaker"
+)
+
+var (
+	// ErrNoTenant means a request carried no tenant (see [WithTenant]).
+	ErrNoTenant = errors.New("tenantauth: no tenant in request context")
+
+	// ErrUnknownTenant means the TenantSource does not know the tenant ID.
+	ErrUnknownTenant = errors.New("tenantauth: unknown tenant")
+
+	// ErrCircuitOpen means the circuit breaker of the tenant's token endpoint
+	// is open (or half-open and already probing): the token request was not
+	// sent. Errors that match it also match gobreaker's ErrOpenState or
+	// ErrTooManyRequests.
+	ErrCircuitOpen = breaker.ErrOpen
+
+	// ErrInvalidCredentials matches a *TokenError whose OAuth error code says
+	// the tenant's credentials were refused (invalid_grant, invalid_client,
+	// unauthorized_client), and the error the Manager returns while it
+	// remembers such a refusal.
+	ErrInvalidCredentials = errors.New("tenantauth: credentials refused by token endpoint")
+
+	// ErrHostNotAllowed means a request would have sent a tenant's token to a
+	// host outside the tenant's APIHosts. Nothing was sent.
+	ErrHostNotAllowed = errors.New("tenantauth: host not in tenant's APIHosts")
+
+	// ErrClosed means the Manager was closed.
+	ErrClosed = errors.New("tenantauth: manager closed")
+
+	// ErrInsecureEndpoint means a token endpoint URL is not https and not on a
+	// loopback host, and plain HTTP was not explicitly allowed.
+	ErrInsecureEndpoint = errors.New("tenantauth: token endpoint must use https")
+
+	// ErrRedirect means a token endpoint answered with a redirect. It is not
+	// followed: credentials must not travel to another URL.
+	ErrRedirect = errors.New("tenantauth: token endpoint redirected; not followed")
+)
+
+// unknownTenantError names the tenant while matching ErrUnknownTenant.
+type unknownTenantError struct{ id string }
+
+func (e *unknownTenantError) Error() string {
+	return fmt.Sprintf("tenantauth: unknown tenant %q", e.id)
+}
+func (e *unknownTenantError) Unwrap() error { return ErrUnknownTenant }
+
+// A TokenError is a token endpoint's answer that is not a token: an RFC 6749
+// §5.2 error response, an error in a 200 body, or a status the server sent
+// with an empty or non-JSON body.
+//
+// Its Error method never includes a secret; Body holds at most a short,
+// sanitised excerpt of a body that was not an OAuth error document.
+type TokenError struct {
+	// Endpoint is the token endpoint URL without query string or user info.
+	Endpoint string
+	// StatusCode is the HTTP status (200 for an error inside a 200 body).
+	StatusCode int
+	// Code is the OAuth error code ("invalid_grant", …), empty when the body
+	// had none.
+	Code string
+	// Description is error_description.
+	Description string
+	// URI is error_uri.
+	URI string
+	// Message and Hint are Laravel Passport's extra fields.
+	Message, Hint string
+	// RetryAfter is the delay the server asked for with Retry-After on a 429
+	// or 5xx answer; zero when none.
+	RetryAfter time.Duration
+	// Body is a short, printable excerpt of a body that was not an OAuth
+	// error document (an HTML error page, say); empty otherwise.
+	Body string
+}
+
+// Error implements error.
+func (e *TokenError) Error() string {
+	var b strings.Builder
+	b.WriteString("tenantauth: token endpoint ")
+	b.WriteString(e.Endpoint)
+	b.WriteString(": status ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Code)
+	}
+	switch {
+	case e.Description != "":
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	case e.Message != "":
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	case e.Body != "":
+		b.WriteString(": body ")
+		b.WriteString(strconv.Quote(e.Body))
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (retry after ")
+		b.WriteString(e.RetryAfter.String())
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalidCredentials) true for a refusal of the
+// tenant's credentials.
+func (e *TokenError) Is(target error) bool {
+	return target == ErrInvalidCredentials && e.InvalidCredentials()
+}
+
+// InvalidCredentials reports whether the endpoint refused the tenant's
+// credentials: the OAuth codes invalid_grant, invalid_client and
+// unauthorized_client, or a 401 without a code.
+func (e *TokenError) InvalidCredentials() bool {
+	switch e.Code {
+	case "invalid_grant", "invalid_client", "unauthorized_client":
+		return true
+	case "":
+		return e.StatusCode == 401
+	}
+	return false
+}
+
+// Temporary reports whether the failure is the endpoint's (429, 5xx, 408)
+// and a later attempt may succeed.
+func (e *TokenError) Temporary() bool {
+	return e.StatusCode == 429 || e.StatusCode == 408 || e.StatusCode >= 500
+}
+
+// TenantFault reports whether the endpoint refused what one tenant sent
+// (its credentials, its grant) rather than failing. The circuit breaker does
+// not count such errors against the endpoint, so one tenant's bad password
+// cannot cut off the others.
+func (e *TokenError) TenantFault() bool { return !e.Temporary() }
+
+// RedactURL returns u without user info, query and fragment, for errors and
+// logs: query strings and user info may carry credentials.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		if i := strings.LastIndex(u, "@"); i >= 0 {
+			u = u[i+1:]
+		}
+		return u
+	}
+	p.User = nil
+	p.RawQuery = ""
+	p.ForceQuery = false
+	p.Fragment = ""
+	p.RawFragment = ""
+	return p.String()
+}

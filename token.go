@@ -1,0 +1,101 @@
+package tenantauth
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// A Token is an access token issued by a token endpoint.
+//
+// A Token returned by a [Manager] is shared by every caller that asked for the
+// same tenant: treat it as read-only. Its secrets are of type [Secret], so a
+// Token can be printed, logged and marshalled without leaking them.
+type Token struct {
+	// AccessToken is the token sent to the API.
+	AccessToken Secret
+	// TokenType is the canonical token type, e.g. "Bearer" (see [CanonicalTokenType]).
+	TokenType string
+	// RefreshToken, when not empty, can be exchanged for a new token with
+	// GrantRefreshToken.
+	RefreshToken Secret
+	// Expiry is when the access token expires. Zero means the server gave no
+	// lifetime; the Manager then keeps the token for Config.DefaultLifetime.
+	Expiry time.Time
+	// RefreshExpiry is when the refresh token expires. Zero means unknown or
+	// no expiry (Keycloak's refresh_expires_in of 0).
+	RefreshExpiry time.Time
+	// Scope is the scope the server granted, as it sent it.
+	Scope string
+	// IssuedAt is when the token was received. Providers set it; the Manager
+	// sets it to its clock's time when it is zero. Margins such as the expiry
+	// skew are fractions of Expiry-IssuedAt.
+	IssuedAt time.Time
+
+	// authorization caches "TokenType AccessToken" for the hot path. It is a
+	// pointer so that fmt prints an address, never the value.
+	authorization *string
+}
+
+// Authorization returns the value of the Authorization header for this token:
+// "{TokenType} {AccessToken}", e.g. "Bearer eyJ…". It reveals the access
+// token; call it only to build a request. For a Token held by a Manager the
+// value is built once and this call does not allocate.
+func (t *Token) Authorization() string {
+	if t.authorization != nil {
+		return *t.authorization
+	}
+	return t.buildAuthorization()
+}
+
+func (t *Token) buildAuthorization() string {
+	typ := CanonicalTokenType(t.TokenType)
+	if typ == "" {
+		typ = "Bearer"
+	}
+	return typ + " " + string(t.AccessToken)
+}
+
+// seal precomputes the Authorization value. Called once, before the token is
+// published to other goroutines.
+func (t *Token) seal() {
+	v := t.buildAuthorization()
+	t.authorization = &v
+}
+
+// CanonicalTokenType returns the canonical spelling of an OAuth token type:
+// "bearer" in any case becomes "Bearer" (RFC 6750 §4 says the type is case
+// insensitive, and several servers send it in lower case). Other types are
+// returned trimmed and otherwise unchanged.
+func CanonicalTokenType(typ string) string {
+	typ = strings.TrimSpace(typ)
+	if strings.EqualFold(typ, "bearer") {
+		return "Bearer"
+	}
+	return typ
+}
+
+// A TokenRequest asks a Provider for a token.
+type TokenRequest struct {
+	// Grant is the grant to use: Credentials.EffectiveGrant() for a full
+	// request, or GrantRefreshToken.
+	Grant Grant
+	// Credentials are the tenant's credentials. A refresh request carries
+	// them too, because most servers want the client authenticated.
+	Credentials Credentials
+	// RefreshToken is the refresh token to exchange, for GrantRefreshToken.
+	RefreshToken Secret
+}
+
+// A Provider speaks one token endpoint's dialect.
+//
+// Implementations must be safe for concurrent use, must not keep secrets in
+// their own fields, and should return a *[TokenError] for every answer of the
+// token endpoint that is not a token.
+type Provider interface {
+	// Endpoint returns the token endpoint URL. The Manager keeps one circuit
+	// breaker per distinct endpoint.
+	Endpoint() string
+	// Exchange performs one token request. It must honour ctx.
+	Exchange(ctx context.Context, req TokenRequest) (*Token, error)
+}
