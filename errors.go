@@ -2,7 +2,6 @@ package tenantauth
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -45,14 +44,6 @@ var (
 	// followed: credentials must not travel to another URL.
 	ErrRedirect = errors.New("tenantauth: token endpoint redirected; not followed")
 )
-
-// unknownTenantError names the tenant while matching ErrUnknownTenant.
-type unknownTenantError struct{ id string }
-
-func (e *unknownTenantError) Error() string {
-	return fmt.Sprintf("tenantauth: unknown tenant %q", e.id)
-}
-func (e *unknownTenantError) Unwrap() error { return ErrUnknownTenant }
 
 // A TokenError is a token endpoint's answer that is not a token: an RFC 6749
 // §5.2 error response, an error in a 200 body, or a status the server sent

@@ -2,47 +2,663 @@ package tenantauth
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/tenantauth/tenantauth/breaker"
+	"github.com/tenantauth/tenantauth/cache"
 )
 
-// A Manager hands out each tenant's access token: from its cache when the
+// Defaults for the zero values of Config.
+const (
+	defaultCacheSize          = 10_000
+	defaultDefaultLifetime    = 5 * time.Minute
+	defaultFetchTimeout       = 30 * time.Second
+	defaultRetries            = 2
+	defaultRetryBackoff       = 100 * time.Millisecond
+	maxRetryBackoff           = 5 * time.Second
+	defaultBadCredentialsTTL  = 30 * time.Second
+	defaultInvalidateCooldown = time.Second
+)
+
+// A Manager hands out each tenant's access token: from its cache while the
 // token is fresh, otherwise from one shared request to the tenant's token
-// endpoint behind that endpoint's circuit breaker.
+// endpoint, behind that endpoint's circuit breaker.
+//
+// A cache hit takes no lock, allocates nothing and does not read the system
+// clock. A miss starts at most one fetch per tenant, however many goroutines
+// ask; the fetch runs on its own context with Config.FetchTimeout, so a caller
+// that gives up does not cancel it for the others. A token close to expiry is
+// served while one background fetch replaces it.
 //
 // A Manager is safe for concurrent use. Close it to stop its background work.
 type Manager struct {
-	cfg Config
+	cfg      Config
+	policy   cache.Policy
+	cache    *cache.Cache[entry]
+	breakers *breaker.Group
+	log      *slog.Logger
+
+	coarse *coarseClock // nil when cfg.Clock is set
+	epoch  time.Time    // of cfg.Clock
+
+	closed atomic.Bool
+	ctx    context.Context // parent of every fetch; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // fetch goroutines
+
+	mu      sync.Mutex
+	flights map[string]*flight
+	notes   *simplelru.LRU[string, *note] // per-tenant slow-path memory, bounded
+
+	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
 }
 
-// New returns a Manager configured by cfg.
+// entry is what the cache holds for a tenant. It is immutable once cached.
+type entry struct {
+	tok   *Token
+	hosts []string // the tenant's APIHosts; nil allows any host
+	// Deadlines on the Manager's clock: refresh in the background from
+	// refreshAt, stop serving from staleAt, and expireAt is the real expiry.
+	refreshAt, staleAt, expireAt int64
+}
+
+// flight is one token fetch for one tenant, shared by every waiter.
+type flight struct {
+	done      chan struct{}
+	val       *entry
+	err       error
+	stale     *entry // the entry being replaced, for its refresh token
+	forgotten bool   // Forget ran meanwhile: do not cache the result
+}
+
+// note remembers what the slow path must know about a tenant.
+type note struct {
+	refused       error // remembered refusal (bad credentials, unknown tenant)
+	refusedUntil  int64
+	cooldownUntil int64 // no forced refresh before
+}
+
+// New returns a Manager configured by cfg. It starts no goroutine until a
+// token is asked for.
 func New(cfg Config) (*Manager, error) {
 	if cfg.Tenants == nil {
 		return nil, errConfig("Tenants is required")
 	}
-	return &Manager{cfg: cfg}, nil
+	if cfg.CacheSize < 0 || cfg.DefaultLifetime < 0 || cfg.FetchTimeout < 0 || cfg.RetryBackoff < 0 {
+		return nil, errConfig("CacheSize, DefaultLifetime, FetchTimeout and RetryBackoff must not be negative")
+	}
+	setDefault(&cfg.CacheSize, defaultCacheSize)
+	setDefault(&cfg.DefaultLifetime, defaultDefaultLifetime)
+	setDefault(&cfg.FetchTimeout, defaultFetchTimeout)
+	setDefault(&cfg.RetryBackoff, defaultRetryBackoff)
+	setDefault(&cfg.BadCredentialsTTL, defaultBadCredentialsTTL)
+	setDefault(&cfg.InvalidateCooldown, defaultInvalidateCooldown)
+	switch {
+	case cfg.Retries == 0:
+		cfg.Retries = defaultRetries
+	case cfg.Retries < 0:
+		cfg.Retries = 0
+	}
+
+	m := &Manager{
+		cfg:     cfg,
+		policy:  cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
+		log:     cfg.Logger,
+		flights: make(map[string]*flight),
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if m.cache, err = cache.New[entry](cache.Config{Capacity: cfg.CacheSize}); err != nil {
+		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
+	}
+	bcfg := cfg.Breaker
+	userHook := bcfg.OnStateChange
+	bcfg.OnStateChange = func(endpoint string, from, to breaker.State) {
+		m.log.LogAttrs(context.Background(), slog.LevelWarn, "tenantauth: circuit breaker state change",
+			slog.String("endpoint", endpoint), slog.String("from", from.String()), slog.String("to", to.String()))
+		if userHook != nil {
+			userHook(endpoint, from, to)
+		}
+	}
+	if m.breakers, err = breaker.New(bcfg); err != nil {
+		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
+	}
+	if m.notes, err = simplelru.NewLRU[string, *note](max(cfg.CacheSize, 1024), nil); err != nil {
+		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
+	}
+	if cfg.Clock == nil {
+		m.coarse = newCoarseClock()
+	} else {
+		m.epoch = cfg.Clock.Now()
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
 }
 
-// Token returns a valid token for tenantID.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// now is the hot-path clock: nanoseconds on the Manager's monotonic scale.
+func (m *Manager) now() int64 {
+	if m.coarse != nil {
+		return m.coarse.Now()
+	}
+	return int64(m.cfg.Clock.Now().Sub(m.epoch))
+}
+
+// preciseNow reads the clock itself, for deadlines computed off the hot path.
+func (m *Manager) preciseNow() int64 {
+	if m.coarse != nil {
+		return m.coarse.precise()
+	}
+	return m.now()
+}
+
+// wallNow is the wall-clock time of the Manager's clock.
+func (m *Manager) wallNow() time.Time {
+	if m.cfg.Clock != nil {
+		return m.cfg.Clock.Now()
+	}
+	return time.Now()
+}
+
+// Token returns a valid token for tenantID: the cached one when it is fresh,
+// otherwise the result of one shared fetch. When ctx ends first, Token returns
+// ctx.Err() and the fetch goes on for the other callers.
+//
+// Errors: ErrNoTenant for an empty ID, errors wrapping ErrUnknownTenant,
+// ErrCircuitOpen, ErrInvalidCredentials (with a *TokenError), ErrClosed, or
+// the provider's error. While an endpoint is unreachable (circuit open,
+// network down) a token past its safety margin but not yet expired is still
+// returned rather than an error.
 func (m *Manager) Token(ctx context.Context, tenantID string) (*Token, error) {
-	return nil, ErrClosed
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return e.tok, nil
 }
 
-// TokenForHost is Token plus the tenant's APIHosts check for host.
+// TokenForHost is Token for a request to host (a URL host, with or without
+// port): it fails with an error wrapping ErrHostNotAllowed when the tenant's
+// APIHosts do not allow host (see [Tenant.AllowsHost]). Middleware call it so
+// that a tenant's token never reaches another host.
 func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Token, error) {
-	return nil, ErrClosed
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAllowed(e.hosts, host) {
+		return nil, &hostError{tenant: tenantID, host: host}
+	}
+	return e.tok, nil
 }
 
-// Invalidate drops rejected from the cache if it is still the tenant's
-// cached token.
-func (m *Manager) Invalidate(tenantID string, rejected *Token) {}
+// entry is the hot path shared by Token and TokenForHost.
+func (m *Manager) entry(ctx context.Context, id string) (*entry, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	now := m.now()
+	e, state := m.cache.Get(id, now)
+	switch state {
+	case cache.Fresh:
+		return e, nil
+	case cache.Refresh:
+		m.refreshAhead(id, e)
+		return e, nil
+	}
+	return m.wait(ctx, id, e, now)
+}
 
-// Forget drops everything cached for tenantID.
-func (m *Manager) Forget(tenantID string) {}
+// wait joins or starts the tenant's flight and waits for it or for ctx.
+func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) (*entry, error) {
+	if id == "" {
+		return nil, ErrNoTenant
+	}
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if n, ok := m.notes.Peek(id); ok && n.refused != nil && now < n.refusedUntil {
+		err := n.refused
+		m.mu.Unlock()
+		return nil, err
+	}
+	f := m.flights[id]
+	if f == nil {
+		f = m.start(id, stale, false)
+	}
+	m.mu.Unlock()
 
-// Close stops background work.
-func (m *Manager) Close() error { return nil }
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		// An unreachable endpoint should not take down a tenant whose token,
+		// though inside its safety margin, has not expired yet.
+		if stale != nil && m.endpointDown(f.err) && m.now() < stale.expireAt {
+			return stale, nil
+		}
+		return nil, f.err
+	}
+	return f.val, nil
+}
+
+// refreshAhead starts the background refresh this caller claimed.
+func (m *Manager) refreshAhead(id string, cur *entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() || m.flights[id] != nil {
+		return // the running flight will replace the entry or release the claim
+	}
+	m.refreshes.Add(1)
+	m.start(id, cur, true)
+}
+
+// start launches a flight. m.mu must be held.
+func (m *Manager) start(id string, stale *entry, background bool) *flight {
+	f := &flight{done: make(chan struct{}), stale: stale}
+	m.flights[id] = f
+	m.wg.Add(1)
+	go m.run(id, f, background)
+	return f
+}
+
+// run performs a flight and publishes its result: the cache first, then the
+// waiters, so that a caller arriving after the flight ends finds the token.
+func (m *Manager) run(id string, f *flight, background bool) {
+	defer m.wg.Done()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FetchTimeout)
+	defer cancel()
+
+	val, err := m.fetchSafely(ctx, id, f.stale, background)
+	if err != nil && m.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	now := m.preciseNow()
+
+	m.mu.Lock()
+	switch {
+	case err == nil && !f.forgotten:
+		m.cache.Set(id, val, val.refreshAt, val.staleAt)
+	case err == nil:
+	case m.refusal(err) && m.cfg.BadCredentialsTTL > 0 && !f.forgotten:
+		n := m.note(id)
+		n.refused = &refusedError{tenant: id, err: err}
+		n.refusedUntil = now + int64(m.cfg.BadCredentialsTTL)
+	}
+	if err != nil && f.stale != nil {
+		// Release the refresh claim, and hold off the next background
+		// attempt for a while so a failing endpoint is not hammered.
+		m.cache.Postpone(id, f.stale, now+retryDelay(f.stale.staleAt-now))
+	}
+	if m.flights[id] == f {
+		delete(m.flights, id)
+	}
+	m.mu.Unlock()
+
+	if err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, ErrClosed) {
+			level = slog.LevelDebug
+		}
+		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed",
+			slog.String("tenant", id), slog.Bool("background", background), slog.String("error", err.Error()))
+	}
+	f.val, f.err = val, err
+	close(f.done)
+}
+
+// retryDelay is how long a failed background refresh waits before the next
+// one may be claimed: a quarter of the time left before the token goes
+// stale, between 250 ms and 30 s.
+func retryDelay(untilStale int64) int64 {
+	return min(max(untilStale/4, int64(250*time.Millisecond)), int64(30*time.Second))
+}
+
+// refusal reports whether err is worth remembering for the tenant: its
+// credentials were refused, or the TenantSource does not know it.
+func (m *Manager) refusal(err error) bool {
+	return errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrUnknownTenant)
+}
+
+// fetchSafely is fetch with a provider panic turned into an error, so that
+// waiters never hang and the process survives a buggy Provider.
+func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, background bool) (e *entry, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may hold request data: log only its type.
+			m.log.LogAttrs(context.Background(), slog.LevelError, "tenantauth: provider panicked",
+				slog.String("tenant", id), slog.String("panic_type", fmt.Sprintf("%T", r)),
+				slog.String("stack", string(debug.Stack())))
+			e, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+		}
+	}()
+	return m.fetch(ctx, id, stale, background)
+}
+
+var errProviderPanic = errors.New("tenantauth: provider panicked")
+
+// fetch looks the tenant up and obtains a token: with the stale token's
+// refresh token when it has a usable one, falling back to the full grant
+// when the refresh is refused.
+func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*entry, error) {
+	t, err := m.cfg.Tenants.Tenant(ctx, id)
+	switch {
+	case err == ErrUnknownTenant:
+		return nil, fmt.Errorf("%w %q", err, id)
+	case err != nil:
+		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, err)
+	}
+	if t.Provider == nil {
+		return nil, fmt.Errorf("tenantauth: tenant %q has no Provider", id)
+	}
+	endpoint := RedactURL(t.Provider.Endpoint())
+	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
+
+	if stale != nil && stale.tok.RefreshToken != "" &&
+		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
+		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
+		if err == nil {
+			return m.newEntry(tok, t), nil
+		}
+		if m.endpointDown(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh token refused; using the full grant",
+			slog.String("tenant", id), slog.String("error", err.Error()))
+	}
+	tok, err := attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
+	if err != nil {
+		return nil, err
+	}
+	return m.newEntry(tok, t), nil
+}
+
+// newEntry seals tok and computes its deadlines on the Manager's clock.
+func (m *Manager) newEntry(tok *Token, t Tenant) *entry {
+	wall := m.wallNow()
+	if tok.IssuedAt.IsZero() {
+		tok.IssuedAt = wall
+	}
+	lifetime := m.cfg.DefaultLifetime
+	if !tok.Expiry.IsZero() {
+		lifetime = tok.Expiry.Sub(tok.IssuedAt)
+	}
+	tok.TokenType = CanonicalTokenType(tok.TokenType)
+	if tok.TokenType == "" {
+		tok.TokenType = "Bearer"
+	}
+	tok.seal()
+	refreshAfter, staleAfter := m.policy.Deadlines(lifetime)
+	now := m.preciseNow()
+	e := &entry{
+		tok:       tok,
+		refreshAt: now + int64(refreshAfter),
+		staleAt:   now + int64(staleAfter),
+		expireAt:  now + int64(max(lifetime, 0)),
+	}
+	if len(t.APIHosts) > 0 {
+		e.hosts = append([]string(nil), t.APIHosts...)
+	}
+	return e
+}
+
+// exchange performs token requests for one flight: through the endpoint's
+// circuit breaker, retrying transient failures with exponential backoff and
+// full jitter, honouring Retry-After, within ctx's deadline.
+type exchange struct {
+	m          *Manager
+	id         string
+	provider   Provider
+	endpoint   string
+	background bool
+}
+
+var errNoAccessToken = errors.New("tenantauth: provider returned no access token")
+
+func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
+	m := x.m
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		var tok *Token
+		err := m.breakers.Do(x.endpoint, func() error {
+			var err error
+			tok, err = x.provider.Exchange(ctx, req)
+			if err == nil && (tok == nil || tok.AccessToken == "") {
+				err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
+			}
+			return err
+		})
+		m.fetches.Add(1)
+		if err != nil {
+			m.fetchErrors.Add(1)
+		}
+		if m.cfg.OnFetch != nil {
+			m.cfg.OnFetch(FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
+				Background: x.background, Attempt: attempt, Duration: time.Since(start), Err: err})
+		}
+		if err == nil {
+			m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: token fetched", slog.String("tenant", x.id),
+				slog.String("endpoint", x.endpoint), slog.String("grant", string(req.Grant)), slog.Int("attempt", attempt))
+			return tok, nil
+		}
+		if attempt > m.cfg.Retries || !transient(err) {
+			return nil, err
+		}
+		delay := backoff(m.cfg.RetryBackoff, attempt, err)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			return nil, err // waiting would outlive the fetch
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether another attempt may succeed: network errors,
+// timeouts, 408, 429, 502, 503, 504. A 500 is usually a bug, not a blip;
+// an open circuit is retried by nobody.
+func transient(err error) bool {
+	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureEndpoint) {
+		return false
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case 408, 429, 502, 503, 504:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// backoff returns the delay before retry number attempt: the server's
+// Retry-After when it gave one, else full jitter over an exponentially
+// growing window.
+func backoff(base time.Duration, attempt int, err error) time.Duration {
+	var te *TokenError
+	if errors.As(err, &te) && te.RetryAfter > 0 {
+		return te.RetryAfter
+	}
+	window := min(base<<(attempt-1), maxRetryBackoff)
+	if window <= 0 {
+		window = maxRetryBackoff
+	}
+	return rand.N(window) + 1
+}
+
+// endpointDown reports whether err says the token endpoint could not be
+// reached or is failing, rather than refusing the tenant.
+func (m *Manager) endpointDown(err error) bool {
+	if errors.Is(err, ErrCircuitOpen) {
+		return true
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.Temporary()
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Invalidate tells the Manager that an API rejected tok for tenantID (a 401):
+// tok is dropped from the cache if it is still the tenant's cached token, so
+// the next Token call fetches a new one. Comparing first means a burst of 401s
+// carrying the same old token costs one token request, not one per 401.
+// Forced refreshes are limited to one per tenant per Config.InvalidateCooldown:
+// within it, Invalidate keeps the current token, so an API that rejects every
+// fresh token cannot turn each request into a token request.
+func (m *Manager) Invalidate(tenantID string, rejected *Token) {
+	if rejected == nil {
+		return
+	}
+	cur, ok := m.cache.Peek(tenantID)
+	if !ok || cur.tok != rejected {
+		return // already replaced or dropped
+	}
+	now := m.preciseNow()
+	m.mu.Lock()
+	n := m.note(tenantID)
+	if m.cfg.InvalidateCooldown > 0 && now < n.cooldownUntil {
+		m.mu.Unlock()
+		return
+	}
+	n.cooldownUntil = now + int64(m.cfg.InvalidateCooldown)
+	m.mu.Unlock()
+	if m.cache.CompareAndDelete(tenantID, cur) {
+		m.invalidations.Add(1)
+		m.log.LogAttrs(context.Background(), slog.LevelDebug, "tenantauth: token invalidated", slog.String("tenant", tenantID))
+	}
+}
+
+// Forget drops everything the Manager holds for tenantID: its cached token,
+// a remembered refusal of its credentials, its invalidation cooldown. Call it
+// when a tenant's credentials or configuration change; a fetch already under
+// way finishes for its waiters but its token is not cached.
+func (m *Manager) Forget(tenantID string) {
+	m.mu.Lock()
+	if f := m.flights[tenantID]; f != nil {
+		f.forgotten = true
+	}
+	m.notes.Remove(tenantID)
+	m.cache.Delete(tenantID)
+	m.mu.Unlock()
+}
+
+// note returns tenantID's note, creating it. m.mu must be held.
+func (m *Manager) note(tenantID string) *note {
+	n, ok := m.notes.Get(tenantID)
+	if !ok {
+		n = &note{}
+		m.notes.Add(tenantID, n)
+	}
+	return n
+}
+
+// Close stops the Manager: fetches under way are cancelled (their waiters get
+// an error matching ErrClosed), the background clock stops, and Close returns
+// once every goroutine the Manager started has ended. Later calls to Token
+// return ErrClosed. Close is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed.Store(true)
+	m.mu.Unlock()
+	m.cancel()
+	if m.coarse != nil {
+		m.coarse.stop()
+	}
+	m.wg.Wait()
+	return nil
+}
+
+// Format implements [fmt.Formatter]. A Manager holds every tenant's
+// credentials and tokens; printing it shows only its counters.
+func (m *Manager) Format(f fmt.State, _ rune) {
+	s := m.Stats()
+	fmt.Fprintf(f, "tenantauth.Manager{cached:%d fetches:%d closed:%t}", s.Cached, s.Fetches, m.closed.Load())
+}
+
+// Stats are counters of the Manager's slow paths, for tests, demos and
+// metrics. Cache hits are not counted: a shared counter on the hot path would
+// stop it from scaling across cores.
+type Stats struct {
+	// Fetches counts token endpoint attempts, retries included.
+	Fetches uint64
+	// FetchErrors counts attempts that failed.
+	FetchErrors uint64
+	// Refreshes counts background refresh-ahead fetches started.
+	Refreshes uint64
+	// Invalidations counts tokens dropped by Invalidate.
+	Invalidations uint64
+	// Cached is the number of tenants with a cached token.
+	Cached int
+}
+
+// Stats returns the current counters.
+func (m *Manager) Stats() Stats {
+	return Stats{
+		Fetches:       m.fetches.Load(),
+		FetchErrors:   m.fetchErrors.Load(),
+		Refreshes:     m.refreshes.Load(),
+		Invalidations: m.invalidations.Load(),
+		Cached:        m.cache.Len(),
+	}
+}
+
+type hostError struct{ tenant, host string }
+
+func (e *hostError) Error() string {
+	return fmt.Sprintf("tenantauth: tenant %q may not send its token to host %q", e.tenant, e.host)
+}
+func (e *hostError) Unwrap() error { return ErrHostNotAllowed }
 
 func errConfig(msg string) error { return &configError{msg} }
 
 type configError struct{ msg string }
 
 func (e *configError) Error() string { return "tenantauth: invalid config: " + e.msg }
+
+// A refusedError is a remembered refusal: the tenant's credentials were
+// refused (or the tenant is unknown) moments ago, so the token endpoint is
+// not asked again before Config.BadCredentialsTTL has passed.
+type refusedError struct {
+	tenant string
+	err    error
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("tenantauth: tenant %q: refused recently, not retried yet: %v", e.tenant, e.err)
+}
+func (e *refusedError) Unwrap() error { return e.err }

@@ -74,7 +74,7 @@ type Tenants map[string]Tenant
 func (ts Tenants) Tenant(_ context.Context, id string) (Tenant, error) {
 	t, ok := ts[id]
 	if !ok {
-		return Tenant{}, &unknownTenantError{id: id}
+		return Tenant{}, ErrUnknownTenant
 	}
 	if t.ID == "" {
 		t.ID = id

@@ -2,6 +2,9 @@ package tenantauth
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,8 +35,8 @@ type Token struct {
 	// skew are fractions of Expiry-IssuedAt.
 	IssuedAt time.Time
 
-	// authorization caches "TokenType AccessToken" for the hot path. It is a
-	// pointer so that fmt prints an address, never the value.
+	// authorization caches "TokenType AccessToken" for the hot path. fmt
+	// never reaches it: Token has its own Format method.
 	authorization *string
 }
 
@@ -98,4 +101,43 @@ type Provider interface {
 	Endpoint() string
 	// Exchange performs one token request. It must honour ctx.
 	Exchange(ctx context.Context, req TokenRequest) (*Token, error)
+}
+
+// Format implements [fmt.Formatter]. Every verb prints the same safe summary
+// with the secrets redacted: fmt's fallback for a verb a type does not
+// support (%d of a struct, say) prints fields without calling their
+// methods, which would bypass Secret's redaction.
+func (t Token) Format(f fmt.State, verb rune) {
+	var b strings.Builder
+	b.WriteString("{AccessToken:")
+	b.WriteString(redactedOrEmpty(t.AccessToken))
+	b.WriteString(" TokenType:")
+	b.WriteString(t.TokenType)
+	b.WriteString(" RefreshToken:")
+	b.WriteString(redactedOrEmpty(t.RefreshToken))
+	writeTime(&b, " Expiry:", t.Expiry)
+	writeTime(&b, " RefreshExpiry:", t.RefreshExpiry)
+	writeTime(&b, " IssuedAt:", t.IssuedAt)
+	if t.Scope != "" {
+		b.WriteString(" Scope:")
+		b.WriteString(strconv.Quote(t.Scope))
+	}
+	b.WriteString("}")
+	_, _ = io.WriteString(f, b.String())
+}
+
+// redactedOrEmpty keeps "no refresh token" visible without revealing one.
+func redactedOrEmpty(s Secret) string {
+	if s == "" {
+		return `""`
+	}
+	return redacted
+}
+
+func writeTime(b *strings.Builder, label string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	b.WriteString(label)
+	b.WriteString(t.Format(time.RFC3339))
 }
