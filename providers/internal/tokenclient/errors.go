@@ -1,0 +1,29 @@
+package tokenclient
+
+import "errors"
+
+// Sentinel errors. Provider packages re-export the ones their users match, so
+// errors.Is works with the same value whichever provider returned it.
+var (
+	// ErrInvalidEndpoint means a configured URL is not usable as a token
+	// endpoint (does not parse, not absolute, has user info, …).
+	ErrInvalidEndpoint = errors.New("tenantauth: invalid token endpoint URL")
+
+	// ErrUnsupportedGrant means a provider does not implement the requested
+	// grant. Nothing was sent.
+	ErrUnsupportedGrant = errors.New("tenantauth: unsupported grant")
+
+	// ErrIncompleteCredentials means the credentials lack a field the grant
+	// needs (a password grant without Username, say). Nothing was sent.
+	ErrIncompleteCredentials = errors.New("tenantauth: incomplete credentials")
+
+	// ErrBodyTooLarge means a token endpoint's response body exceeded
+	// [MaxBodySize]. It is an error, never a silent truncation.
+	ErrBodyTooLarge = errors.New("tenantauth: token endpoint response body too large")
+
+	// ErrMalformedResponse means a successful (2xx) answer was not a usable
+	// token response: not a JSON object, no access_token, a token_type that
+	// is not Bearer, … Unlike a *tenantauth.TokenError it says the endpoint
+	// is broken, not that the tenant's request was refused.
+	ErrMalformedResponse = errors.New("tenantauth: malformed token response")
+)
