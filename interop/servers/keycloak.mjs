@@ -1,0 +1,269 @@
+// A Keycloak-like token server for the tenantauth interop suite, built on
+// oidc-provider (panva, OpenID Certified). It serves Keycloak's paths:
+//
+//   POST /realms/{realm}/protocol/openid-connect/token         token endpoint
+//   POST /realms/{realm}/protocol/openid-connect/revoke        RFC 7009 revocation
+//   GET  /api/*                                                protected resource
+//   POST /admin/revoke-all                                     drop every issued token
+//   GET  /admin/stats, POST /admin/reset                       counters for the tests
+//
+// Grants: client_credentials (built in), refresh_token with rotation (built
+// in), and password (registered here with provider.registerGrantType, as
+// oidc-provider does not ship it). Everything is in memory and the server
+// binds to 127.0.0.1 only. It prints "LISTENING <port>" on stdout when ready.
+//
+// Flags: --port N (0: any free port), --realm NAME, --access-ttl SECONDS,
+// --refresh-ttl SECONDS, --no-refresh (password grant issues no refresh
+// token), --no-rotate (refresh tokens are reusable).
+
+import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+
+import express from 'express';
+import Provider, { errors } from 'oidc-provider';
+
+import { Stats, bearerToken, exitWithParent, listen } from './common.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    realm: { type: 'string', default: 'fluencypass' },
+    'access-ttl': { type: 'string', default: '300' },
+    'refresh-ttl': { type: 'string', default: '1800' },
+    'no-refresh': { type: 'boolean', default: false },
+    'no-rotate': { type: 'boolean', default: false },
+  },
+});
+
+const accessTTL = Number(opts['access-ttl']);
+const refreshTTL = Number(opts['refresh-ttl']);
+if (!(accessTTL > 0) || !(refreshTTL > 0)) {
+  throw new Error('--access-ttl and --refresh-ttl must be positive numbers of seconds');
+}
+
+// Static resource owners. Keycloak's password grant checks these.
+const USERS = new Map([
+  ['ana@fluencypass.test', { sub: 'user-ana', password: 'ana-password' }],
+  ['bruno@fluencypass.test', { sub: 'user-bruno', password: 'bruno-password' }],
+]);
+
+// Confidential clients: one authenticates with client_secret_post (the
+// Fluencypass document sends the secret in the form), one with
+// client_secret_basic.
+const CLIENTS = [
+  {
+    client_id: 'tenantauth-post',
+    client_secret: 'post-secret-0123456789',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  },
+  {
+    client_id: 'tenantauth-basic',
+    client_secret: 'basic-secret-0123456789',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  },
+];
+
+const stats = new Stats();
+
+// MapAdapter is a plain in-memory adapter (oidc-provider's storage
+// interface) with one extra: dropAll, for "every token was revoked".
+const stores = new Map(); // model name → Map(id → {payload, expiresAt})
+const refreshSeen = new Map(); // refresh token id → lookups
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+    if (!stores.has(model)) stores.set(model, new Map());
+    this.store = stores.get(model);
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : Infinity;
+    this.store.set(id, { payload, expiresAt });
+  }
+
+  async find(id) {
+    if (this.model === 'RefreshToken') {
+      // oidc-provider looks a refresh token up once per refresh request: a
+      // second lookup means a client presented a (rotated) refresh token again.
+      const n = (refreshSeen.get(id) || 0) + 1;
+      refreshSeen.set(id, n);
+      if (n > 1) stats.refreshReuse();
+    }
+    const e = this.store.get(id);
+    if (!e) return undefined;
+    if (e.expiresAt <= Date.now()) {
+      this.store.delete(id);
+      return undefined;
+    }
+    return e.payload;
+  }
+
+  async findByUid(uid) {
+    for (const [id, e] of this.store) if (e.payload.uid === uid) return this.find(id);
+    return undefined;
+  }
+
+  async findByUserCode(userCode) {
+    for (const [id, e] of this.store) if (e.payload.userCode === userCode) return this.find(id);
+    return undefined;
+  }
+
+  async consume(id) {
+    const e = this.store.get(id);
+    if (e) e.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    this.store.delete(id);
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [id, e] of this.store) if (e.payload.grantId === grantId) this.store.delete(id);
+  }
+
+  static dropAll(models) {
+    let n = 0;
+    for (const m of models) {
+      const s = stores.get(m);
+      if (s) {
+        n += s.size;
+        s.clear();
+      }
+    }
+    return n;
+  }
+}
+
+const app = express();
+const server = http.createServer(app);
+const port = await listen(server, Number(opts.port));
+const base = `/realms/${opts.realm}`;
+const mount = `${base}/protocol/openid-connect`;
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'interop', use: 'sig', alg: 'RS256' };
+
+const provider = new Provider(`http://127.0.0.1:${port}${base}`, {
+  adapter: MapAdapter,
+  clients: CLIENTS,
+  jwks: { keys: [jwk] },
+  cookies: { keys: ['interop-cookie-key-not-secret'] },
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  routes: { token: '/token', revocation: '/revoke', introspection: '/token/introspect' },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+  },
+  findAccount: async (_ctx, sub) => {
+    for (const u of USERS.values()) {
+      if (u.sub === sub) return { accountId: sub, claims: async () => ({ sub }) };
+    }
+    return undefined;
+  },
+  // Keycloak rotates refresh tokens when "Revoke Refresh Token" is on; the
+  // suite needs that to prove the Manager never uses one twice.
+  rotateRefreshToken: !opts['no-rotate'],
+  ttl: {
+    AccessToken: accessTTL,
+    ClientCredentials: accessTTL,
+    RefreshToken: refreshTTL,
+    Grant: refreshTTL * 4,
+    IdToken: accessTTL,
+    Interaction: 600,
+    Session: 600,
+    AuthorizationCode: 60,
+  },
+});
+
+// The password grant (RFC 6749 §4.3), the way Keycloak answers it: an access
+// token, a refresh token unless disabled, refresh_expires_in and the
+// Keycloak-only "not-before-policy".
+provider.registerGrantType('password', async (ctx) => {
+  const { username, password, scope } = ctx.oidc.params;
+  if (!username || !password) {
+    throw new errors.InvalidRequest('missing username or password');
+  }
+  const user = USERS.get(username);
+  if (!user || user.password !== password) {
+    // Keycloak: {"error":"invalid_grant","error_description":"Invalid user credentials"}
+    throw new errors.InvalidGrant('invalid user credentials');
+  }
+  const { client } = ctx.oidc;
+  // Keycloak grants the client's default scopes when none are requested.
+  const requested = (scope || '').split(' ').filter(Boolean);
+  const scopes = requested.length ? requested : ['profile', 'email'];
+
+  const grant = new provider.Grant({ accountId: user.sub, clientId: client.clientId });
+  grant.addOIDCScope(['offline_access', ...scopes].join(' '));
+  const grantId = await grant.save();
+
+  const at = new provider.AccessToken({
+    accountId: user.sub, client, grantId, gty: 'password', scope: scopes.join(' '),
+  });
+  const accessToken = await at.save();
+
+  const body = {
+    access_token: accessToken,
+    expires_in: at.expiration,
+    refresh_expires_in: 0,
+    token_type: 'Bearer',
+    'not-before-policy': 0,
+    scope: scopes.join(' '),
+  };
+  if (!opts['no-refresh'] && client.grantTypeAllowed('refresh_token')) {
+    const rt = new provider.RefreshToken({
+      accountId: user.sub, client, grantId, gty: 'password', scope: ['offline_access', ...scopes].join(' '), rotations: 0,
+    });
+    body.refresh_token = await rt.save();
+    body.refresh_expires_in = rt.expiration;
+  }
+  ctx.oidc.entity('AccessToken', at);
+  ctx.body = body;
+}, ['username', 'password', 'scope']);
+
+provider.on('grant.success', (ctx) => stats.token(ctx.oidc.params?.grant_type, null));
+provider.on('grant.error', (ctx, err) => stats.token(ctx.oidc?.params?.grant_type, err.error || 'server_error'));
+provider.on('server_error', (_ctx, err) => process.stderr.write(`server_error: ${err.stack}\n`));
+
+// The protected resource: a Bearer access token issued by this server, not
+// expired and not revoked. Tokens from client_credentials are ClientCredentials
+// entities in oidc-provider, the others AccessTokens.
+app.get('/api/{*rest}', async (req, res) => {
+  const token = bearerToken(req);
+  let found;
+  if (token) {
+    found = (await provider.AccessToken.find(token)) || (await provider.ClientCredentials.find(token));
+  }
+  if (!found) {
+    stats.api(false);
+    res.set('WWW-Authenticate', 'Bearer realm="interop", error="invalid_token"');
+    res.status(401).json({ error: 'invalid_token' });
+    return;
+  }
+  stats.api(true);
+  res.json({ ok: true, client_id: found.clientId, sub: found.accountId ?? null, path: req.path });
+});
+
+app.post('/admin/revoke-all', (_req, res) => {
+  const dropped = MapAdapter.dropAll(['AccessToken', 'ClientCredentials', 'RefreshToken', 'Grant']);
+  res.json({ dropped });
+});
+app.get('/admin/stats', (_req, res) => res.json(stats.snapshot()));
+app.post('/admin/reset', (_req, res) => {
+  stats.reset();
+  res.json({ ok: true });
+});
+
+app.use(mount, provider.callback());
+
+exitWithParent(server);
+console.log(`LISTENING ${port}`);
