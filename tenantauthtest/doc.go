@@ -1,0 +1,42 @@
+// Package tenantauthtest starts stand-in OAuth 2.0 token servers for tests,
+// the way net/http/httptest starts stand-in HTTP servers.
+//
+// [NewKeycloak] speaks Keycloak's token endpoint (the Fluencypass dialect:
+// form bodies, client_secret_post or HTTP Basic, the password and
+// client_credentials grants, refresh tokens with optional rotation).
+// [NewPassport] speaks Laravel Passport's, that is league/oauth2-server's (the
+// HubSoft dialect: JSON bodies with client_id as string or number, form
+// bodies too, refresh tokens that always rotate). Both answer errors with the
+// status codes and bodies the real servers send, so a client tested against
+// them handles the real ones.
+//
+// Each server also serves a protected API under {URL}/api/ that accepts only
+// unexpired, unrevoked access tokens it issued itself, and echoes who called
+// it. Tests drive the unhappy paths from outside: [Server.Revoke] and
+// [Server.RevokeAll] drop tokens (HubSoft drops every token after an
+// upgrade), [Server.FailNext] makes the next token requests fail, hang or lose
+// their connection, [Server.RejectAPI] makes the API refuse fresh tokens, and
+// [Server.SetLatency] slows the token endpoint down. [Server.Stats] counts
+// what happened, including the peak number of concurrent token requests, so
+// a test can prove that a client fetched a token once for many callers.
+//
+// A minimal test:
+//
+//	srv := tenantauthtest.NewKeycloak(tenantauthtest.Config{})
+//	defer srv.Close()
+//	// point the client under test at srv.TokenURL() and srv.APIURL(),
+//	// with client "client"/"secret" and user "user@example.com"/"password"
+//	if got := srv.Stats().TokenRequests; got != 1 {
+//		t.Errorf("token requests = %d, want 1", got)
+//	}
+//
+// Servers listen on 127.0.0.1 only, serve plain HTTP unless [Config].TLS is
+// set, and never put a client secret, password or token other than the one
+// they issue into a response body or log. Every method of [Server] is safe for
+// concurrent use. [Server.Close] ends every request still in progress,
+// including hung ones, and leaves no goroutine behind.
+//
+// Access tokens are opaque random strings, not JWTs: clients must not parse
+// them, and the real Passport and Keycloak tokens are not meant to be parsed
+// by clients either.
+package tenantauthtest

@@ -1,0 +1,63 @@
+package tenantauthtest
+
+import "maps"
+
+// Stats counts what a server saw since it started or since
+// [Server.ResetStats]. [Server.Stats] returns a snapshot: its maps are
+// copies the caller may keep and modify.
+type Stats struct {
+	// TokenRequests counts every request to the token endpoint, whatever
+	// its method, body or outcome.
+	TokenRequests int
+	// ByGrant counts token requests by the grant_type they sent
+	// ("password", "client_credentials", "refresh_token", or anything
+	// else a client sent). Requests without grant_type are not counted here.
+	ByGrant map[string]int
+	// ByClient counts token requests by the client_id they sent, in the
+	// body or with HTTP Basic, known to the server or not.
+	ByClient map[string]int
+	// ByUser counts password grant requests by username.
+	ByUser map[string]int
+	// TokenErrors counts token requests answered with anything but a token:
+	// OAuth errors, other refusals, and failures injected with
+	// [Server.FailNext] (hung and dropped ones included).
+	TokenErrors int
+	// RefreshReuse counts uses of a refresh token that an earlier refresh
+	// had already rotated out: with Keycloak and RotateRefreshTokens, or
+	// with Passport, which always rotates.
+	RefreshReuse int
+	// APIRequests counts every request to the API.
+	APIRequests int
+	// APIUnauthorized counts API requests answered 401, those refused with
+	// [Server.RejectAPI] included.
+	APIUnauthorized int
+	// MaxConcurrentTokenRequests is the peak number of token requests in
+	// progress at once. A client that fetches one token for many waiting
+	// callers keeps it at 1.
+	MaxConcurrentTokenRequests int
+}
+
+func newStats() Stats {
+	return Stats{ByGrant: map[string]int{}, ByClient: map[string]int{}, ByUser: map[string]int{}}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.ByGrant = maps.Clone(s.stats.ByGrant)
+	st.ByClient = maps.Clone(s.stats.ByClient)
+	st.ByUser = maps.Clone(s.stats.ByUser)
+	return st
+}
+
+// ResetStats sets every counter to zero. MaxConcurrentTokenRequests
+// restarts from the number of token requests in progress. Tokens, pending
+// failures and API rejections are kept.
+func (s *Server) ResetStats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = newStats()
+	s.stats.MaxConcurrentTokenRequests = int(s.inflight.Load())
+}
