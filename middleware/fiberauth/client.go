@@ -1,0 +1,135 @@
+package fiberauth
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/tenantauth/tenantauth"
+	"github.com/valyala/fasthttp"
+)
+
+// DefaultTimeout bounds one attempt of a [Client] or [Proxy] call when its
+// config leaves Timeout zero.
+const DefaultTimeout = 30 * time.Second
+
+// ClientConfig configures a [Client]. Only Manager is required.
+type ClientConfig struct {
+	// Manager hands out the tenants' tokens. Required: without it every call
+	// fails.
+	Manager *tenantauth.Manager
+
+	// Client sends the requests; share one per process (or per API) so that
+	// connections are pooled across calls and tenants. Nil means a new
+	// fasthttp.Client with fasthttp's defaults.
+	Client *fasthttp.Client
+
+	// Timeout bounds each attempt (a call that is retried after a 401 makes
+	// two). Zero means DefaultTimeout; negative means none.
+	Timeout time.Duration
+
+	// RetryUnsafeMethods lets a call whose method is not idempotent (POST,
+	// PATCH, …) be retried after a 401. By default only GET, HEAD, OPTIONS,
+	// TRACE, PUT and DELETE and requests with an Idempotency-Key or
+	// X-Idempotency-Key header are, as in middleware/httpauth. A 401 usually
+	// means the API did nothing, but only you know that of your API.
+	RetryUnsafeMethods bool
+}
+
+// A Client sends requests to tenants' APIs from Fiber handlers over one
+// shared *fasthttp.Client, so that connections are pooled (a *fiber.Agent
+// opens its own connection for each call). Each request carries the token
+// of the tenant of the handler's request, goes only to a host the tenant's
+// APIHosts allow, and is retried once after a 401, like [Do].
+//
+// A Client is safe for concurrent use. Build it with [NewClient].
+type Client struct {
+	m           *tenantauth.Manager
+	hc          *fasthttp.Client
+	timeout     time.Duration
+	retryUnsafe bool
+}
+
+// NewClient returns a Client configured by cfg.
+func NewClient(cfg ClientConfig) *Client {
+	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, retryUnsafe: cfg.RetryUnsafeMethods}
+	if cl.hc == nil {
+		cl.hc = &fasthttp.Client{}
+	}
+	if cl.timeout == 0 {
+		cl.timeout = DefaultTimeout
+	}
+	return cl
+}
+
+// errNoHost is returned for a request whose URI has no host.
+var errNoHost = errors.New("fiberauth: request URI has no host")
+
+// Do sends req, whose URI must be absolute (scheme and host), with the
+// token of the tenant of c (the one in c.UserContext() or stored by [New])
+// and fills resp (which may be nil).
+//
+// Do sets req's Authorization header (replacing any) and leaves it set: req
+// belongs to the caller, who may inspect it. It returns an error matching
+// ErrMissingTenant without a tenant, one matching
+// tenantauth.ErrHostNotAllowed when req's host is not among the tenant's
+// APIHosts (nothing is sent then), the Manager's error when no token can be
+// had, or fasthttp's error. A 401 is not an error: after the one retry, if
+// any, resp holds the API's answer.
+//
+// Do never follows redirects, so a token cannot follow one to another host.
+func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Response) error {
+	id, ok := tenantOf(c)
+	if !ok {
+		return ErrMissingTenant
+	}
+	if cl.m == nil {
+		return errNoManager
+	}
+	if resp == nil {
+		// The status decides the retry, so a response is needed even when
+		// the caller does not want one.
+		resp = fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+	}
+	uh := req.URI().Host()
+	if len(uh) == 0 {
+		return errNoHost
+	}
+	// A real copy: TokenForHost may keep the host in its error.
+	host := string(uh)
+	ctx := c.UserContext()
+
+	tok, err := cl.m.TokenForHost(ctx, id, host)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
+	if err := cl.send(req, resp); err != nil || !rejected(resp) || !canRetry(req, cl.retryUnsafe) {
+		return err
+	}
+
+	cl.m.Invalidate(id, tok)
+	fresh, err := cl.m.TokenForHost(ctx, id, host)
+	if err != nil || fresh == tok {
+		return nil // the 401 stands
+	}
+	req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
+	return cl.send(req, resp)
+}
+
+func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {
+	if cl.timeout > 0 {
+		return cl.hc.DoTimeout(req, resp, cl.timeout)
+	}
+	return cl.hc.Do(req, resp)
+}
+
+// DoAgent is [Do] with the Client's Manager and retry policy. The Agent
+// still uses its own connection, not the Client's pool.
+func (cl *Client) DoAgent(c *fiber.Ctx, a *fiber.Agent) (code int, body []byte, errs []error) {
+	return doAgent(c, cl.m, a, cl.retryUnsafe)
+}
+
+// CloseIdleConnections closes the idle connections of the Client's pool.
+func (cl *Client) CloseIdleConnections() { cl.hc.CloseIdleConnections() }
