@@ -2,7 +2,6 @@ package tenantauth
 
 import (
 	"context"
-	"net"
 	"strings"
 )
 
@@ -36,12 +35,7 @@ func hostAllowed(allowed []string, host string) bool {
 	if len(allowed) == 0 {
 		return true
 	}
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
-	} else {
-		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
-	}
+	name := hostName(host)
 	for _, a := range allowed {
 		switch {
 		case strings.EqualFold(a, host), strings.EqualFold(a, name):
@@ -54,6 +48,22 @@ func hostAllowed(allowed []string, host string) bool {
 		}
 	}
 	return false
+}
+
+// hostName strips the port and IPv6 brackets from a URL host without
+// allocating (net.SplitHostPort allocates an error for a host without port,
+// the common case on the per-request path).
+func hostName(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return host[1:]
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
+		return host[:i]
+	}
+	return host
 }
 
 // A TenantSource looks tenants up by ID. The Manager asks it once per token
@@ -92,15 +102,36 @@ func (f TenantFunc) Tenant(ctx context.Context, id string) (Tenant, error) { ret
 // collide with anyone else's key.
 type tenantKey struct{}
 
+// tenantCtx carries a tenant ID. It is its own context type, rather than
+// context.WithValue, so that WithTenant costs one allocation and
+// TenantFromContext none: Value returns the *tenantCtx itself, and a
+// pointer stored in an interface needs no allocation where a string does.
+type tenantCtx struct {
+	context.Context
+	id string
+}
+
+func (c *tenantCtx) Value(key any) any {
+	if _, ok := key.(tenantKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *tenantCtx) String() string { return "tenantauth.WithTenant" }
+
 // WithTenant returns a copy of ctx that carries tenantID. Outbound middleware
 // reads it with [TenantFromContext] to pick the tenant's token.
 func WithTenant(ctx context.Context, tenantID string) context.Context {
-	return context.WithValue(ctx, tenantKey{}, tenantID)
+	return &tenantCtx{Context: ctx, id: tenantID}
 }
 
 // TenantFromContext returns the tenant ID stored by [WithTenant]. It reports
-// false when there is none or it is empty.
+// false when there is none or it is empty. It does not allocate.
 func TenantFromContext(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(tenantKey{}).(string)
-	return id, ok && id != ""
+	tc, ok := ctx.Value(tenantKey{}).(*tenantCtx)
+	if !ok || tc.id == "" {
+		return "", false
+	}
+	return tc.id, true
 }
