@@ -244,6 +244,19 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 	}
 	f := m.flights[id]
 	if f == nil {
+		// A flight may have ended between the caller's miss and this lock:
+		// look again before starting another.
+		e, state := m.cache.Get(id, m.now())
+		if state != cache.Miss {
+			m.mu.Unlock()
+			if state == cache.Refresh {
+				m.refreshAhead(id, e)
+			}
+			return e, nil
+		}
+		if e != nil {
+			stale = e
+		}
 		f = m.start(id, stale, false)
 	}
 	m.mu.Unlock()
@@ -552,8 +565,12 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 		return
 	}
 	n.cooldownUntil = now + int64(m.cfg.InvalidateCooldown)
+	// Drop under m.mu: a concurrent Invalidate of the same token that sees
+	// the cooldown must also see the token gone, or its caller would be
+	// handed the rejected token again.
+	dropped := m.cache.CompareAndDelete(tenantID, cur)
 	m.mu.Unlock()
-	if m.cache.CompareAndDelete(tenantID, cur) {
+	if dropped {
 		m.invalidations.Add(1)
 		m.log.LogAttrs(context.Background(), slog.LevelDebug, "tenantauth: token invalidated", slog.String("tenant", tenantID))
 	}

@@ -678,3 +678,45 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	checkNoLeak(t, before)
 }
 
+
+// TestInvalidateThenTokenUnderContention is the Transport's 401 path done
+// by hand: every goroutine that holds the rejected token invalidates it and
+// asks again. Exactly one new token may be fetched, and nobody may be handed
+// the rejected token after invalidating it.
+func TestInvalidateThenTokenUnderContention(t *testing.T) {
+	for round := range 20 {
+		p := newFakeProvider("https://idp.example/token")
+		m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1)})
+		ctx := context.Background()
+		old, err := m.Token(ctx, "t0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var gotOld atomic.Int64
+		start := make(chan struct{})
+		for range 500 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				tok, _ := m.Token(ctx, "t0")
+				if tok == old {
+					m.Invalidate("t0", tok)
+					if again, _ := m.Token(ctx, "t0"); again == old {
+						gotOld.Add(1)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := gotOld.Load(); n != 0 {
+			t.Fatalf("round %d: %d callers got the rejected token back after Invalidate", round, n)
+		}
+		if got := p.Calls("t0"); got != 2 {
+			t.Fatalf("round %d: provider calls = %d, want 2", round, got)
+		}
+		m.Close()
+	}
+}

@@ -1,0 +1,197 @@
+package httpauth
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/tenantauth/tenantauth"
+)
+
+// maxDrain bounds how much of a rejected response's body is read before it
+// is closed. Reading a short 401 body lets the connection be reused; a long
+// one is cheaper to abandon with its connection.
+const maxDrain = 4 << 10
+
+var (
+	// errNoTenant is built once: the no-tenant path must not allocate.
+	errNoTenant = fmt.Errorf("httpauth: %w", tenantauth.ErrNoTenant)
+	// errNoManager is returned by a Transport built without a Manager.
+	errNoManager = errors.New("httpauth: Transport has no Manager")
+	// errNilURL is returned for a request without a URL, which
+	// http.Client never sends but a direct RoundTrip call might.
+	errNilURL = errors.New("httpauth: request has no URL")
+	// errNilResponse replaces a base transport's (nil, nil).
+	errNilResponse = errors.New("httpauth: base RoundTripper returned neither a response nor an error")
+)
+
+// Transport is an [http.RoundTripper] that authenticates each request with
+// its tenant's token from a [tenantauth.Manager]. See the package
+// documentation for its rules.
+//
+// A Transport is safe for concurrent use. Build it with [NewTransport].
+type Transport struct {
+	m            *tenantauth.Manager
+	base         http.RoundTripper
+	tenantOf     func(*http.Request) (string, bool)
+	passThrough  bool
+	retryUnsafe  bool
+	invalidOn403 bool
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport that takes tokens from m and sends
+// requests with base. A nil base means [http.DefaultTransport]. m must not
+// be nil (RoundTrip then fails every request).
+func NewTransport(m *tenantauth.Manager, base http.RoundTripper, opts ...Option) *Transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{m: m, base: base, tenantOf: defaultTenant}
+	for _, o := range opts {
+		if o != nil {
+			o(t)
+		}
+	}
+	return t
+}
+
+// RoundTrip implements [http.RoundTripper]. It never modifies req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if leavesOrigin(req) {
+		// A redirect to another host: no token, request as the client built it.
+		return t.base.RoundTrip(req)
+	}
+	tenant, ok := t.tenantOf(req)
+	if !ok {
+		if t.passThrough {
+			return t.base.RoundTrip(req)
+		}
+		closeBody(req)
+		return nil, errNoTenant
+	}
+	if t.m == nil {
+		closeBody(req)
+		return nil, errNoManager
+	}
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errNilURL
+	}
+	ctx := req.Context()
+	tok, err := t.m.TokenForHost(ctx, tenant, req.URL.Host)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.send(withAuthorization(req, tok.Authorization()))
+	if err != nil || !t.rejected(resp) {
+		return resp, err
+	}
+
+	// The API refused the token. Drop exactly that token, if the Manager
+	// still holds it, even when this request cannot be retried: the next
+	// request then gets a fresh token instead of another 401.
+	t.m.Invalidate(tenant, tok)
+	if !t.canRetry(req) {
+		return resp, nil
+	}
+	// Try once more with a fresh token — unless the Manager, inside its
+	// cooldown, hands back the same token: retrying would repeat the 401.
+	fresh, err := t.m.TokenForHost(ctx, tenant, req.URL.Host)
+	if err != nil || fresh == tok {
+		return resp, nil
+	}
+	body := req.Body
+	if body != nil && body != http.NoBody {
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	discard(resp)
+	retry := withAuthorization(req, fresh.Authorization())
+	retry.Body = body
+	return t.send(retry)
+}
+
+// send passes req to the base transport and holds it to the RoundTripper
+// contract, so a faulty base cannot make RoundTrip panic or return both a
+// response and an error.
+func (t *Transport) send(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil:
+		return nil, errNilResponse
+	}
+	return resp, nil
+}
+
+// rejected reports whether resp says the token was not accepted.
+func (t *Transport) rejected(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusForbidden:
+		return t.invalidOn403 && invalidTokenChallenge(resp.Header)
+	}
+	return false
+}
+
+// canRetry reports whether req may be sent a second time: its body can be
+// replayed and it is idempotent, or the user allowed unsafe retries.
+func (t *Transport) canRetry(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	return t.retryUnsafe || idempotent(req)
+}
+
+// idempotent reports whether req's method is idempotent (RFC 9110 §9.2.2),
+// or the request says so with an Idempotency-Key header as net/http's own
+// retry logic accepts.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	if !ok {
+		_, ok = req.Header["X-Idempotency-Key"]
+	}
+	return ok
+}
+
+// CloseIdleConnections closes the idle connections of the base transport,
+// when it has that method. [http.Client.CloseIdleConnections] calls it.
+func (t *Transport) CloseIdleConnections() {
+	type closeIdler interface{ CloseIdleConnections() }
+	if c, ok := t.base.(closeIdler); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// closeBody closes the body of a request that will not be passed on, as the
+// RoundTripper contract requires.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// discard reads a little of a response that will not be returned, so its
+// connection can be reused, and closes it.
+func discard(resp *http.Response) {
+	if resp.Body == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	_ = resp.Body.Close()
+}
