@@ -50,9 +50,9 @@ type fakeProvider struct {
 	inflight atomic.Int64
 	maxIn    atomic.Int64
 
-	mu      sync.Mutex
-	calls   map[string]int // ClientID → calls
-	grants  map[tenantauth.Grant]int
+	mu       sync.Mutex
+	calls    map[string]int // ClientID → calls
+	grants   map[tenantauth.Grant]int
 	refresh_ map[string]int // refresh token → uses
 }
 

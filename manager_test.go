@@ -678,7 +678,6 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	checkNoLeak(t, before)
 }
 
-
 // TestInvalidateThenTokenUnderContention is the Transport's 401 path done
 // by hand: every goroutine that holds the rejected token invalidates it and
 // asks again. Exactly one new token may be fetched, and nobody may be handed

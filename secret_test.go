@@ -73,8 +73,12 @@ func TestNothingLeaksFromPublicTypes(t *testing.T) {
 			outs = append(outs, string(j))
 		}
 		for _, h := range []func(*bytes.Buffer) slog.Handler{
-			func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}) },
-			func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}) },
+			func(b *bytes.Buffer) slog.Handler {
+				return slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})
+			},
+			func(b *bytes.Buffer) slog.Handler {
+				return slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})
+			},
 		} {
 			var buf bytes.Buffer
 			slog.New(h(&buf)).Debug("value", "v", v)
