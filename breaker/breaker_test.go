@@ -693,7 +693,7 @@ func TestConcurrent(t *testing.T) {
 				mu.Unlock()
 				n.Add(-1)
 			}
-			var g *breaker.Group
+			var g *breaker.Group //lint:ignore S1021 hook, built above, refers to g
 			g = newGroup(t, breaker.Config{MaxEndpoints: tc.maxEndpoints, ConsecutiveFailures: 3,
 				OpenTimeout: time.Millisecond, HalfOpenRequests: 2, OnStateChange: hook})
 			const goroutines, perG = 64, 300

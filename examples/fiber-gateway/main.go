@@ -201,11 +201,11 @@ func run(ctx context.Context, w io.Writer) (err error) {
 	fmt.Fprintf(w, "Passport: %d token request(s), %d API request(s), %d refused\n", pps.TokenRequests, pps.APIRequests, pps.APIUnauthorized)
 	switch {
 	case kcs.TokenRequests != 1:
-		return fmt.Errorf("Keycloak got %d token requests, want 1 (the token is cached)", kcs.TokenRequests)
+		return fmt.Errorf("the Keycloak stand-in got %d token requests, want 1 (the token is cached)", kcs.TokenRequests)
 	case pps.TokenRequests != 2:
-		return fmt.Errorf("Passport got %d token requests, want 2 (one more after the revocation)", pps.TokenRequests)
+		return fmt.Errorf("the Passport stand-in got %d token requests, want 2 (one more after the revocation)", pps.TokenRequests)
 	case pps.APIUnauthorized != 1:
-		return fmt.Errorf("Passport's API refused %d requests, want 1 (the one retried)", pps.APIUnauthorized)
+		return fmt.Errorf("the Passport API refused %d requests, want 1 (the one retried)", pps.APIUnauthorized)
 	case kcs.ByClient[hubsoftClient] != 0 || pps.ByClient[fluencyClient] != 0:
 		return errors.New("a tenant's credentials reached the other tenant's server")
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,27 +179,3 @@ func (r *router) client() *fasthttp.Client {
 	return &fasthttp.Client{Dial: r.dial, NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
 }
 
-// checkGoroutines fails t when, once the test's cleanups have run, more
-// goroutines are left than were running when it was called. Goroutines
-// that end on their own (connection cleaners) get a bounded grace period;
-// the check polls a count, it asserts no timing.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-}
