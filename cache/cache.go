@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"math"
 	"math/bits"
 	"strconv"
@@ -86,12 +85,14 @@ func (s State) String() string {
 // stale deadline, bounded by a capacity with least-recently-used eviction.
 //
 // A Cache is safe for concurrent use. Get, Peek, Postpone and Len take no
-// lock; Set, Delete and CompareAndDelete lock one shard.
+// lock (but for the rare Get that promotes an aged entry); Set, Delete and
+// CompareAndDelete lock one shard.
 type Cache[V any] struct {
 	// Read by every hit, written only by New.
 	shards []shard[V]
-	mask   uint64 // len(shards)-1; zero skips hashing
 	seed   maphash.Seed
+	shift  uint8  // a key's hash picks its shard by its top bits: h >> shift
+	mask   uint64 // len(shards)-1
 	// promoteAfter is how many inserts into its shard age an entry enough
 	// for a hit to move it to the front of the LRU list.
 	promoteAfter uint64
@@ -99,18 +100,19 @@ type Cache[V any] struct {
 	_ [64]byte // keep count, written by inserts, off the hits' cache line
 
 	capacity int64
-	// count is the number of entries plus inserts in progress. An insert
-	// reserves its place here first, so the total never exceeds capacity
-	// while each shard may hold more or less than its fair share.
+	// count is the number of entries, counting inserts in progress and not
+	// yet removals in progress: an insert reserves its place here before
+	// publishing its key, a removal frees it after. It never exceeds
+	// capacity, while each shard may hold more or less than its fair share.
 	count atomic.Int64
 }
 
 // A shard is a simplelru.LRU under a mutex (the recency order and the
 // eviction decision) plus a read index that hits use without the mutex.
 type shard[V any] struct {
-	// index is an immutable map, replaced whole under mu when a key is
-	// inserted or removed. Hits load it; they never write to the shard.
-	index atomic.Pointer[map[string]*entry[V]]
+	// index is immutable, replaced whole under mu when a key is inserted
+	// or removed. Hits load it; they never write to the shard.
+	index atomic.Pointer[index[V]]
 	// inserts counts new keys in this shard; an entry's stamp is compared
 	// with it to decide whether a hit should promote the entry.
 	inserts atomic.Uint64
@@ -128,6 +130,7 @@ type shard[V any] struct {
 // An entry is what the index and the LRU list point to. It lives as long
 // as its key stays in the cache; Set on an existing key replaces its slot.
 type entry[V any] struct {
+	key  string
 	slot atomic.Pointer[slot[V]]
 	// stamp is the shard's inserts count when the entry was last moved to
 	// the front of the LRU list.
@@ -163,6 +166,7 @@ func New[V any](cfg Config) (*Cache[V], error) {
 
 	c := &Cache[V]{
 		shards:       make([]shard[V], n),
+		shift:        uint8(64 - bits.TrailingZeros(uint(n))), // 64 for one shard: h>>64 == 0
 		mask:         uint64(n - 1),
 		seed:         maphash.MakeSeed(),
 		promoteAfter: uint64(capacity / n / 4),
@@ -177,8 +181,7 @@ func New[V any](cfg Config) (*Cache[V], error) {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 		}
 		sh.lru = lru
-		m := make(map[string]*entry[V])
-		sh.index.Store(&m)
+		sh.index.Store(&index[V]{})
 	}
 	return c, nil
 }
@@ -199,26 +202,8 @@ func shardCount(capacity, shards int) int {
 	return max(n, 1)
 }
 
-func (c *Cache[V]) shard(key string) *shard[V] {
-	if c.mask == 0 {
-		return &c.shards[0]
-	}
-	return &c.shards[maphash.String(c.seed, key)&c.mask]
-}
-
-func (c *Cache[V]) shardIndex(key string) uint64 {
-	if c.mask == 0 {
-		return 0
-	}
-	return maphash.String(c.seed, key) & c.mask
-}
-
-// publish replaces sh's index with a copy of it changed by edit. The caller
-// holds sh.mu.
-func (sh *shard[V]) publish(edit func(m map[string]*entry[V])) {
-	m := maps.Clone(*sh.index.Load())
-	edit(m)
-	sh.index.Store(&m)
+func (c *Cache[V]) hash(key string) uint64 {
+	return maphash.String(c.seed, key)
 }
 
 // Get returns the value for key and its state at now.
@@ -234,8 +219,9 @@ func (sh *shard[V]) publish(edit func(m map[string]*entry[V])) {
 // that has aged (see the package documentation) is moved to the front of
 // its shard's LRU list by one of its hits.
 func (c *Cache[V]) Get(key string, now int64) (v *V, s State) {
-	sh := c.shard(key)
-	e := (*sh.index.Load())[key]
+	h := maphash.String(c.seed, key) // one hash picks the shard and the slot
+	sh := &c.shards[h>>c.shift]
+	e := sh.index.Load().find(h, key)
 	if e == nil {
 		return nil, Miss
 	}
@@ -289,17 +275,19 @@ func (s *slot[V]) claim(now int64) State {
 func (c *Cache[V]) Set(key string, v *V, refreshAt, staleAt int64) {
 	s := &slot[V]{v: v, refreshAt: min(refreshAt, staleAt), staleAt: staleAt}
 	s.gate.Store(s.refreshAt)
-	i := c.shardIndex(key)
-	for !c.set(&c.shards[i], key, s) {
+	h := c.hash(key)
+	i := h >> c.shift
+	for !c.set(&c.shards[i], key, h, s) {
 		// The cache was full and the shard empty: make room elsewhere,
 		// then retry.
 		c.evictOther(i)
 	}
 }
 
-// set stores s for key in sh. It reports false, having changed nothing,
-// when key is new, the cache is full and sh has nothing to evict.
-func (c *Cache[V]) set(sh *shard[V], key string, s *slot[V]) bool {
+// set stores s for key, whose hash is h, in sh. It reports false, having
+// changed nothing, when key is new, the cache is full and sh has nothing
+// to evict.
+func (c *Cache[V]) set(sh *shard[V], key string, h uint64, s *slot[V]) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e, ok := sh.lru.Get(key); ok {
@@ -309,27 +297,36 @@ func (c *Cache[V]) set(sh *shard[V], key string, s *slot[V]) bool {
 		return true
 	}
 
-	var evicted string
-	evict := c.count.Add(1) > c.capacity
-	if evict {
-		c.count.Add(-1) // the place is the evicted entry's
-		k, _, ok := sh.lru.RemoveOldest()
+	var old *entry[V]
+	var oldHash uint64
+	if !c.reserve() {
+		// Full: the new key takes the place of this shard's oldest.
+		k, e, ok := sh.lru.RemoveOldest()
 		if !ok {
 			return false
 		}
-		evicted = k
+		old, oldHash = e, c.hash(k)
 	}
-	e := &entry[V]{}
+	e := &entry[V]{key: key}
 	e.slot.Store(s)
 	e.stamp.Store(sh.inserts.Add(1))
 	sh.lru.Add(key, e)
-	sh.publish(func(m map[string]*entry[V]) {
-		if evict {
-			delete(m, evicted)
-		}
-		m[key] = e
-	})
+	// One copy of the index both drops the evicted key and adds the new one.
+	sh.index.Store(sh.index.Load().update(old, oldHash, e, h))
 	return true
+}
+
+// reserve takes a place for a new entry in count, unless the cache is full.
+func (c *Cache[V]) reserve() bool {
+	for {
+		n := c.count.Load()
+		if n >= c.capacity {
+			return false
+		}
+		if c.count.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // evictOther evicts the least recently used entry of the first non-empty
@@ -342,10 +339,10 @@ func (c *Cache[V]) evictOther(i uint64) {
 			o.mu.Unlock()
 			return // someone else made room
 		}
-		k, _, ok := o.lru.RemoveOldest()
+		k, e, ok := o.lru.RemoveOldest()
 		if ok {
-			o.publish(func(m map[string]*entry[V]) { delete(m, k) })
-			c.count.Add(-1) // after publishing, so Len never sees the place twice
+			o.index.Store(o.index.Load().update(e, c.hash(k), nil, 0))
+			c.count.Add(-1) // after publishing: the cache never holds more than count
 		}
 		o.mu.Unlock()
 		if ok {
@@ -354,10 +351,16 @@ func (c *Cache[V]) evictOther(i uint64) {
 	}
 }
 
+// find returns key's entry from the read index, or nil.
+func (c *Cache[V]) find(key string) *entry[V] {
+	h := c.hash(key)
+	return c.shards[h>>c.shift].index.Load().find(h, key)
+}
+
 // Peek returns key's value, stale or not, without claiming a refresh and
 // without touching its recency.
 func (c *Cache[V]) Peek(key string) (*V, bool) {
-	e := (*c.shard(key).index.Load())[key]
+	e := c.find(key)
 	if e == nil {
 		return nil, false
 	}
@@ -377,7 +380,8 @@ func (c *Cache[V]) Delete(key string) bool {
 }
 
 func (c *Cache[V]) delete(key string, match func(*entry[V]) bool) bool {
-	sh := c.shard(key)
+	h := c.hash(key)
+	sh := &c.shards[h>>c.shift]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.lru.Peek(key)
@@ -385,8 +389,8 @@ func (c *Cache[V]) delete(key string, match func(*entry[V]) bool) bool {
 		return false
 	}
 	sh.lru.Remove(key)
-	sh.publish(func(m map[string]*entry[V]) { delete(m, key) })
-	c.count.Add(-1) // after publishing, so Len never sees the place twice
+	sh.index.Store(sh.index.Load().update(e, h, nil, 0))
+	c.count.Add(-1) // after publishing: the cache never holds more than count
 	return true
 }
 
@@ -396,7 +400,7 @@ func (c *Cache[V]) delete(key string, match func(*entry[V]) bool) bool {
 // rather than by every Get. The entry's value and stale deadline are
 // unchanged; an until before the entry's refreshAt just releases the claim.
 func (c *Cache[V]) Postpone(key string, v *V, until int64) {
-	e := (*c.shard(key).index.Load())[key]
+	e := c.find(key)
 	if e == nil {
 		return
 	}
@@ -407,11 +411,9 @@ func (c *Cache[V]) Postpone(key string, v *V, until int64) {
 	s.gate.Store(max(until, s.refreshAt))
 }
 
-// Len returns the number of entries, stale ones included.
+// Len returns the number of entries, stale ones included. While other
+// goroutines insert or delete, it may count an insert before its key is
+// visible, or a removal after it is gone; it never exceeds the capacity.
 func (c *Cache[V]) Len() int {
-	n := 0
-	for i := range c.shards {
-		n += len(*c.shards[i].index.Load())
-	}
-	return n
+	return int(c.count.Load())
 }

@@ -33,17 +33,18 @@ func checkInvariants[V any](t testing.TB, c *Cache[V]) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		m := *sh.index.Load()
+		idx := sh.index.Load()
+		checkIndex(t, idx, c.hash)
 		keys := sh.lru.Keys()
-		if len(m) != len(keys) {
-			t.Errorf("shard %d: index has %d keys, LRU %d", i, len(m), len(keys))
+		if idx.n != len(keys) {
+			t.Errorf("shard %d: index has %d keys, LRU %d", i, idx.n, len(keys))
 		}
 		for _, k := range keys {
 			e, _ := sh.lru.Peek(k)
-			if m[k] != e {
-				t.Errorf("shard %d: key %q: index entry %p, LRU entry %p", i, k, m[k], e)
+			if got := idx.find(c.hash(k), k); got != e || e.key != k {
+				t.Errorf("shard %d: key %q: index entry %p, LRU entry %p", i, k, got, e)
 			}
-			if got := c.shardIndex(k); got != uint64(i) {
+			if got := c.hash(k) >> c.shift; got != uint64(i) {
 				t.Errorf("key %q in shard %d, hashes to %d", k, i, got)
 			}
 		}
@@ -545,10 +546,10 @@ func TestHotKeySurvives(t *testing.T) {
 	tests := []struct {
 		capacity, shards, cold, hitEvery int
 	}{
-		{capacity: 64, cold: 10_000, hitEvery: 8},
-		{capacity: 1024, cold: 8_000, hitEvery: 100},
-		{capacity: 4096, cold: 20_000, hitEvery: 100}, // 4 shards
-		{capacity: 4096, shards: 64, cold: 20_000, hitEvery: 100},
+		{capacity: 64, cold: 5_000, hitEvery: 8},
+		{capacity: 1024, cold: 5_000, hitEvery: 100},
+		{capacity: 4096, cold: 12_000, hitEvery: 100}, // 4 shards
+		{capacity: 4096, shards: 64, cold: 12_000, hitEvery: 100},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("cap=%d,shards=%d", tt.capacity, tt.shards), func(t *testing.T) {
@@ -615,7 +616,7 @@ func TestFullCacheEmptyShard(t *testing.T) {
 	var in0, in1 []string
 	for i := 0; len(in0) < 2 || len(in1) < 1; i++ {
 		k := "k" + strconv.Itoa(i)
-		if c.shardIndex(k) == 0 {
+		if c.hash(k)>>c.shift == 0 {
 			in0 = append(in0, k)
 		} else {
 			in1 = append(in1, k)
@@ -652,10 +653,10 @@ func TestConcurrent(t *testing.T) {
 			for i := range names {
 				names[i] = "tenant-" + strconv.Itoa(i)
 			}
-			var bad atomic.Int64
+			var wrongKey, overCap atomic.Int64
 			check := func(k string, v *token) {
 				if v != nil && v.key != k {
-					bad.Add(1)
+					wrongKey.Add(1)
 				}
 			}
 			var wg sync.WaitGroup
@@ -694,15 +695,18 @@ func TestConcurrent(t *testing.T) {
 							c.Delete(k)
 						default:
 							if n := c.Len(); n > cfg.Capacity {
-								bad.Add(1)
+								overCap.Add(1)
 							}
 						}
 					}
 				}()
 			}
 			wg.Wait()
-			if n := bad.Load(); n != 0 {
-				t.Errorf("%d values under the wrong key or Len above capacity", n)
+			if n := wrongKey.Load(); n != 0 {
+				t.Errorf("%d values read under the wrong key", n)
+			}
+			if n := overCap.Load(); n != 0 {
+				t.Errorf("Len above capacity %d times", n)
 			}
 			checkInvariants(t, c)
 		})
@@ -746,5 +750,33 @@ func TestGetAllocs(t *testing.T) {
 	}
 	if got := c.shards[0].lru.Keys()[4096-1001:]; !slices.Equal(got, keys[:1001]) {
 		t.Errorf("after 1001 promoting Gets, the front of the LRU list is %v..., want the keys in Get order", got[:3])
+	}
+}
+
+// TestHitTakesNoLock holds every shard's mutex while reading: a Get, Peek,
+// Postpone or Len that took a lock would deadlock here (and the test time
+// out) instead of returning.
+func TestHitTakesNoLock(t *testing.T) {
+	c := newCache(t, Config{Capacity: 64, Shards: 4})
+	v := &token{"k", 1}
+	c.Set("k", v, 100, 200)
+	for i := range c.shards {
+		c.shards[i].mu.Lock()
+	}
+	_, fresh := c.Get("k", 0)
+	_, refresh := c.Get("k", 150)
+	_, claimed := c.Get("k", 151)
+	c.Postpone("k", v, 160)
+	_, postponed := c.Get("k", 155)
+	_, stale := c.Get("k", 200)
+	_, absent := c.Get("absent", 0)
+	_, ok := c.Peek("k")
+	n := c.Len()
+	for i := range c.shards {
+		c.shards[i].mu.Unlock()
+	}
+	got := []State{fresh, refresh, claimed, postponed, stale, absent}
+	if want := []State{Fresh, Refresh, Fresh, Fresh, Miss, Miss}; !slices.Equal(got, want) || !ok || n != 1 {
+		t.Errorf("states %v, Peek %v, Len %d; want %v, true, 1", got, ok, n, want)
 	}
 }

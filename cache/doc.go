@@ -9,24 +9,29 @@
 // # Design
 //
 // A cache hit is the hot path of every outbound request, so Get takes no lock
-// and writes no shared memory. Each shard keeps a copy-on-write read index
-// (an immutable map published through an atomic pointer) beside a
-// [github.com/hashicorp/golang-lru/v2/simplelru.LRU] that holds the recency
-// order under the shard's mutex. Readers only load: the index, the entry's
-// immutable slot (value and deadlines, swapped atomically by Set) and a
-// claim word. Inserting a new key copies its shard's index, which is O(shard
-// size); replacing an existing key's value — a token refresh, the common
-// write — swaps one pointer and copies nothing.
+// and writes no shared memory: a lock, even a read lock, is a write to a
+// cache line every core shares, and that is what makes a locked cache slower
+// with more cores. Each shard keeps a
+// [github.com/hashicorp/golang-lru/v2/simplelru.LRU], which holds the recency
+// order and picks evictions under the shard's mutex, and beside it a read
+// index for hits: an immutable open-addressing table published through an
+// atomic pointer. One string hash picks both the shard and the table slot.
+// Readers only load: the table, the entry's immutable slot (value and
+// deadlines, swapped atomically by Set) and a claim word. Inserting or
+// removing a key copies its shard's table (a few KiB: O(shard size));
+// replacing an existing key's value — a token refresh, the common write —
+// swaps one pointer and copies nothing.
 //
-// Recency is therefore approximate: moving an entry to the front of the LRU
-// list on every hit would need the shard lock on every hit, which is what
-// makes a plain LRU cache slower with more cores. Instead an entry is
+// Recency is therefore approximate, since moving an entry to the front of
+// the LRU list on every hit would need the lock on every hit. An entry is
 // promoted (once, by whichever hit wins a compare-and-swap) only when more
 // than a quarter of its shard's capacity worth of new keys was inserted
-// since it was last moved to the front. A key that is used at least that
-// often is never evicted while cold keys are; between promotions, hits do
-// not reorder entries. Eviction is per shard; caches of up to 1 024 entries
-// use a single shard, so their eviction order is that of one LRU list.
+// since it last moved to the front; younger entries' hits change nothing. A
+// key in regular use thus keeps near the front while cold keys drift to the
+// back and are evicted, and recency is tracked to within a quarter of a
+// shard's inserts. Capacity is counted for the whole cache, and a full cache
+// evicts from the new key's shard; caches of up to 1 024 entries have one
+// shard, so one LRU list orders all their evictions.
 //
 // Refresh-ahead is decided in the cache so that exactly one caller per entry
 // learns it must refresh: the first Get at or after the refresh deadline

@@ -17,7 +17,7 @@ func TestMemoryPerEntry(t *testing.T) {
 		t.Skip("slow; the race detector changes allocation sizes")
 	}
 	const n = 100_000
-	for _, cfg := range []Config{{Capacity: n}, {Capacity: n, Shards: 16}} {
+	for _, cfg := range []Config{{Capacity: n}} {
 		keys := make([]string, n)
 		vals := make([]token, n)
 		for i := range keys {
