@@ -48,9 +48,10 @@ type Config struct {
 	RetryBackoff time.Duration
 
 	// BadCredentialsTTL is how long a refusal of a tenant's credentials
-	// (ErrInvalidCredentials) is remembered: calls for that tenant fail at
-	// once instead of hammering the token endpoint. Zero means 30 s; negative
-	// disables it. [Manager.Forget] clears it.
+	// (ErrInvalidCredentials), or a TenantSource's ErrUnknownTenant, is
+	// remembered: calls for that tenant fail at once instead of hammering the
+	// token endpoint or the tenant store. Zero means 30 s; negative disables
+	// it. [Manager.Forget] clears it (call it when you add a tenant).
 	BadCredentialsTTL time.Duration
 
 	// InvalidateCooldown limits forced refreshes ([Manager.Invalidate]) to one
@@ -72,8 +73,11 @@ type Config struct {
 	OnFetch func(FetchEvent)
 
 	// Clock tells the time. Nil means the system clock, read on the hot path
-	// through a coarse clock that a single goroutine updates while the
-	// Manager is busy. Tests set a fake clock; it is then read on every call.
+	// through a coarse clock that a single goroutine updates every 20 ms
+	// while the Manager is busy. Tests set a fake clock; it is then read on
+	// every call. Deadlines use the monotonic clock, which stops while a
+	// machine is suspended: after a resume a token may look fresh past its
+	// expiry until the API's 401 makes the Manager replace it.
 	Clock Clock
 }
 

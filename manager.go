@@ -34,8 +34,9 @@ const (
 // token is fresh, otherwise from one shared request to the tenant's token
 // endpoint, behind that endpoint's circuit breaker.
 //
-// A cache hit takes no lock, allocates nothing and does not read the system
-// clock. A miss starts at most one fetch per tenant, however many goroutines
+// A cache hit takes no lock, allocates nothing and, while the Manager is
+// busy, does not read the system clock (a coarse clock is kept by one
+// goroutine that parks itself after a second without callers). A miss starts at most one fetch per tenant, however many goroutines
 // ask; the fetch runs on its own context with Config.FetchTimeout, so a caller
 // that gives up does not cancel it for the others. A token close to expiry is
 // served while one background fetch replaces it.
@@ -269,7 +270,7 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 	if f.err != nil {
 		// An unreachable endpoint should not take down a tenant whose token,
 		// though inside its safety margin, has not expired yet.
-		if stale != nil && m.endpointDown(f.err) && m.now() < stale.expireAt {
+		if stale != nil && m.endpointDown(f.err) && m.preciseNow() < stale.expireAt {
 			return stale, nil
 		}
 		return nil, f.err
@@ -304,12 +305,30 @@ func (m *Manager) run(id string, f *flight, background bool) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FetchTimeout)
 	defer cancel()
 
-	val, err := m.fetchSafely(ctx, id, f.stale, background)
+	// The result is published from a deferred call so that waiters are
+	// released even when the Provider ends its goroutine with
+	// runtime.Goexit (t.FailNow in a test double), which recover cannot see.
+	var (
+		val      *entry
+		err      error
+		returned bool
+	)
+	defer func() {
+		if !returned {
+			val, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+		}
+		m.publish(id, f, val, err, background)
+	}()
+	val, err = m.fetchSafely(ctx, id, f.stale, background)
 	if err != nil && m.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	now := m.preciseNow()
+	returned = true
+}
 
+// publish stores a flight's result and releases its waiters.
+func (m *Manager) publish(id string, f *flight, val *entry, err error, background bool) {
+	now := m.preciseNow()
 	m.mu.Lock()
 	switch {
 	case err == nil && !f.forgotten:
@@ -393,7 +412,7 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
 		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
 		if err == nil {
-			return m.newEntry(tok, t), nil
+			return m.newEntry(tok, t, endpoint)
 		}
 		if m.endpointDown(err) || ctx.Err() != nil {
 			return nil, err
@@ -405,18 +424,29 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 	if err != nil {
 		return nil, err
 	}
-	return m.newEntry(tok, t), nil
+	return m.newEntry(tok, t, endpoint)
 }
 
-// newEntry seals tok and computes its deadlines on the Manager's clock.
-func (m *Manager) newEntry(tok *Token, t Tenant) *entry {
+// errExpiredToken is returned when a token endpoint hands out a token
+// that has already expired by the Manager's clock.
+var errExpiredToken = errors.New("tenantauth: token endpoint returned an expired token")
+
+// newEntry seals tok and computes its deadlines on the Manager's clock. The
+// margins (skew, refresh window) are fractions of the token's full lifetime,
+// but they count down from its real expiry: a token issued some time ago
+// keeps only what is left of its life.
+func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string) (*entry, error) {
 	wall := m.wallNow()
 	if tok.IssuedAt.IsZero() {
 		tok.IssuedAt = wall
 	}
-	lifetime := m.cfg.DefaultLifetime
+	lifetime, remaining := m.cfg.DefaultLifetime, m.cfg.DefaultLifetime
 	if !tok.Expiry.IsZero() {
 		lifetime = tok.Expiry.Sub(tok.IssuedAt)
+		remaining = min(tok.Expiry.Sub(wall), lifetime)
+	}
+	if remaining <= 0 {
+		return nil, fmt.Errorf("%w (endpoint %s, expiry %s)", errExpiredToken, endpoint, tok.Expiry.Format(time.RFC3339))
 	}
 	tok.TokenType = CanonicalTokenType(tok.TokenType)
 	if tok.TokenType == "" {
@@ -424,17 +454,18 @@ func (m *Manager) newEntry(tok *Token, t Tenant) *entry {
 	}
 	tok.seal()
 	refreshAfter, staleAfter := m.policy.Deadlines(lifetime)
+	elapsed := lifetime - remaining // time already spent before the token reached us
 	now := m.preciseNow()
 	e := &entry{
 		tok:       tok,
-		refreshAt: now + int64(refreshAfter),
-		staleAt:   now + int64(staleAfter),
-		expireAt:  now + int64(max(lifetime, 0)),
+		refreshAt: now + int64(refreshAfter-elapsed),
+		staleAt:   now + int64(staleAfter-elapsed),
+		expireAt:  now + int64(remaining),
 	}
 	if len(t.APIHosts) > 0 {
 		e.hosts = append([]string(nil), t.APIHosts...)
 	}
-	return e
+	return e, nil
 }
 
 // exchange performs token requests for one flight: through the endpoint's
@@ -476,7 +507,10 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 				slog.String("endpoint", x.endpoint), slog.String("grant", string(req.Grant)), slog.Int("attempt", attempt))
 			return tok, nil
 		}
-		if attempt > m.cfg.Retries || !transient(err) {
+		// A refresh token is never retried: after a timeout the server may
+		// have used it already, and a rotating server would see it twice.
+		// The caller falls back to the full grant instead.
+		if attempt > m.cfg.Retries || req.Grant == GrantRefreshToken || !transient(err) {
 			return nil, err
 		}
 		delay := backoff(m.cfg.RetryBackoff, attempt, err)
@@ -577,13 +611,17 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 }
 
 // Forget drops everything the Manager holds for tenantID: its cached token,
-// a remembered refusal of its credentials, its invalidation cooldown. Call it
-// when a tenant's credentials or configuration change; a fetch already under
-// way finishes for its waiters but its token is not cached.
+// a remembered refusal of its credentials (or a remembered "unknown tenant"),
+// its invalidation cooldown. Call it when a tenant is added or its
+// credentials or configuration change: a fetch already under way finishes
+// for its waiters, but its token is not cached and later callers fetch anew.
 func (m *Manager) Forget(tenantID string) {
 	m.mu.Lock()
 	if f := m.flights[tenantID]; f != nil {
+		// Its waiters still get its result, but later callers start a
+		// fetch with the new credentials instead of joining it.
 		f.forgotten = true
+		delete(m.flights, tenantID)
 	}
 	m.notes.Remove(tenantID)
 	m.cache.Delete(tenantID)

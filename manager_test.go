@@ -119,6 +119,14 @@ func TestHerdOneFetchPerTenant(t *testing.T) {
 		}()
 	}
 	started.Wait()
+	// Hold the gate until every tenant's fetch is inside the provider, so
+	// that callers pile up behind fetches in flight.
+	for deadline := time.Now().Add(10 * time.Second); p.inflight.Load() < tenants; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d fetches started", p.inflight.Load(), tenants)
+		}
+		runtime.Gosched()
+	}
 	close(gate)
 	wg.Wait()
 	if bad.Load() != 0 {
@@ -277,7 +285,15 @@ func TestRefreshTokenNeverUsedTwiceConcurrently(t *testing.T) {
 	clock := newFakeClock()
 	p := newFakeProvider("https://idp.example/token")
 	p.clock, p.lifetime, p.refresh = clock, 10*time.Second, true
-	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1), Clock: clock})
+	// Slow refreshes down so that callers, invalidations and expiry all
+	// happen while one is in flight.
+	p.hook = func(_ context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		if req.Grant == tenantauth.GrantRefreshToken {
+			time.Sleep(time.Millisecond)
+		}
+		return nil, nil
+	}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1), Clock: clock, InvalidateCooldown: -1})
 	ctx := context.Background()
 	for round := range 20 {
 		var wg sync.WaitGroup
@@ -285,10 +301,18 @@ func TestRefreshTokenNeverUsedTwiceConcurrently(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := m.Token(ctx, "t0"); err != nil {
+				tok, err := m.Token(ctx, "t0")
+				if err != nil {
 					t.Error(err)
+					return
+				}
+				if round%3 == 0 {
+					m.Invalidate("t0", tok)
 				}
 			}()
+			if round%2 == 0 {
+				clock.Advance(100 * time.Millisecond)
+			}
 		}
 		wg.Wait()
 		clock.Advance(time.Duration(5+round%5) * time.Second)
@@ -717,5 +741,108 @@ func TestInvalidateThenTokenUnderContention(t *testing.T) {
 			t.Fatalf("round %d: provider calls = %d, want 2", round, got)
 		}
 		m.Close()
+	}
+}
+
+// A Provider that ends its goroutine with runtime.Goexit (t.FailNow in a
+// test double) must not leave the tenant's waiters hanging.
+func TestProviderGoexitReleasesWaiters(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	var first atomic.Bool
+	first.Store(true)
+	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		if first.CompareAndSwap(true, false) {
+			runtime.Goexit()
+		}
+		return nil, nil
+	}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := m.Token(ctx, "t0"); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first call: %v, want the provider failure at once", err)
+	}
+	if tok, err := m.Token(ctx, "t0"); err != nil || !tokenBelongs(tok, "t0") {
+		t.Fatalf("second call: %v; the tenant stayed stuck behind the dead fetch", err)
+	}
+}
+
+// A token issued some time before it reached the Manager keeps only what
+// is left of its life.
+func TestTokenNeverServedPastExpiry(t *testing.T) {
+	clock := newFakeClock()
+	p := newFakeProvider("https://idp.example/token")
+	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		now := clock.Now()
+		return &tenantauth.Token{AccessToken: tenantauth.Secret(fmt.Sprintf("at-t0-%d", p.seq.Add(1))),
+			IssuedAt: now.Add(-50 * time.Minute), Expiry: now.Add(10 * time.Minute)}, nil
+	}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1), Clock: clock})
+	ctx := context.Background()
+	tok, err := m.Token(ctx, "t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(9*time.Minute + 30*time.Second) // inside the 30 s skew of the real expiry
+	if again, _ := m.Token(ctx, "t0"); again == tok {
+		t.Fatalf("token served %v before its expiry, inside the skew margin", tok.Expiry.Sub(clock.Now()))
+	}
+	// An already expired token is an error, not a token.
+	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		return &tenantauth.Token{AccessToken: "at-t0-x", Expiry: clock.Now().Add(-time.Second)}, nil
+	}
+	m.Forget("t0")
+	if _, err := m.Token(ctx, "t0"); err == nil {
+		t.Fatal("expired token accepted")
+	}
+}
+
+// After Forget (credentials rotated), callers must not join a fetch made
+// with the old credentials.
+func TestForgetStartsFreshFetch(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	release := make(chan struct{})
+	started := make(chan struct{})
+	p.hook = func(_ context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		if req.Credentials.ClientID == "old" {
+			close(started)
+			<-release
+		}
+		return nil, nil
+	}
+	var rotated atomic.Bool
+	src := tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		client := "old"
+		if rotated.Load() {
+			client = "new"
+		}
+		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: client}}, nil
+	})
+	m := mustManager(t, tenantauth.Config{Tenants: src})
+	oldDone := make(chan *tenantauth.Token, 1)
+	go func() { tok, _ := m.Token(context.Background(), "t0"); oldDone <- tok }()
+	<-started
+	rotated.Store(true)
+	m.Forget("t0")
+	tok, err := m.Token(context.Background(), "t0")
+	if err != nil || !tokenBelongs(tok, "new") {
+		t.Fatalf("after Forget: %v, token %v; want one fetched with the new credentials", err, tok)
+	}
+	close(release)
+	if old := <-oldDone; old == nil || !tokenBelongs(old, "old") {
+		t.Fatal("the caller that asked before Forget lost its result")
+	}
+	if again, _ := m.Token(context.Background(), "t0"); again != tok {
+		t.Fatal("the old fetch's token replaced the new one in the cache")
+	}
+}
+
+func TestTokenHitDoesNotAllocate(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 10)})
+	ctx := context.Background()
+	m.Token(ctx, "t3")
+	if n := testing.AllocsPerRun(1000, func() { m.TokenForHost(ctx, "t3", "api.example") }); n != 0 {
+		t.Fatalf("cache hit allocates %v times", n)
 	}
 }

@@ -12,14 +12,17 @@ const redacted = "[REDACTED]"
 // A Secret is a string that must never reach a log, an error message or an
 // encoded document: client secrets, passwords, access and refresh tokens.
 //
-// Every way the standard library renders a value — fmt with any verb
+// Every way the standard library renders a value — fmt with any verb but %p
 // (%v, %+v, %#v, %s, %q, %x, …), log/slog (text and JSON handlers),
 // encoding/json and encoding (text) — prints "[REDACTED]". The raw value is
 // reachable only on purpose, with [Secret.Reveal] or a string conversion.
 //
-// Note that fmt cannot call methods on unexported struct fields, so a Secret
-// stored in an unexported field of your own type prints raw. Keep secrets in
-// exported fields or give the enclosing type its own Format method.
+// Two exceptions come from fmt itself and cannot be closed by any method:
+// %p (a pointer verb on a non-pointer, which go vet reports) prints the raw
+// value, and fmt cannot call methods on unexported struct fields, so a
+// Secret stored in an unexported field of your own type prints raw. Keep
+// secrets in exported fields, or give the enclosing type its own Format
+// method as [Token] does.
 type Secret string
 
 // Reveal returns the raw value. Call it only where the value leaves the

@@ -178,4 +178,3 @@ func (r *router) dialCount(addr string) int {
 func (r *router) client() *fasthttp.Client {
 	return &fasthttp.Client{Dial: r.dial, NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
 }
-
