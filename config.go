@@ -39,8 +39,11 @@ type Config struct {
 	FetchTimeout time.Duration
 
 	// Retries is how many times a transient failure (network error, timeout,
-	// 408, 429, 5xx) is retried within one fetch, with exponential backoff
-	// and full jitter, honouring Retry-After. Zero means 2; negative means none.
+	// connection closed, 408, 429, 502, 503, 504) is retried within one
+	// fetch, with exponential backoff and full jitter, honouring Retry-After.
+	// A refresh-token request is never retried (a rotating server may have
+	// used it already); the full grant is tried instead. Zero means 2;
+	// negative means none.
 	Retries int
 
 	// RetryBackoff is the first retry's maximum delay; it doubles per retry up

@@ -40,6 +40,17 @@ var (
 	// loopback host, and plain HTTP was not explicitly allowed.
 	ErrInsecureEndpoint = errors.New("tenantauth: token endpoint must use https")
 
+	// ErrMalformedResponse means a token endpoint answered 2xx with something
+	// that is not a usable token: not a JSON object, no access_token, a
+	// token type that is not Bearer, an already expired token. Unlike a
+	// *TokenError it says the endpoint is broken, so it counts against the
+	// endpoint's circuit breaker.
+	ErrMalformedResponse = errors.New("tenantauth: malformed token response")
+
+	// ErrBodyTooLarge means a token endpoint's response body exceeded the
+	// providers' 1 MiB limit. It is an error, never a silent truncation.
+	ErrBodyTooLarge = errors.New("tenantauth: token endpoint response body too large")
+
 	// ErrRedirect means a token endpoint answered with a redirect. It is not
 	// followed: credentials must not travel to another URL.
 	ErrRedirect = errors.New("tenantauth: token endpoint redirected; not followed")

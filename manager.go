@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -43,7 +44,10 @@ const (
 //
 // A Manager is safe for concurrent use. Close it to stop its background work.
 type Manager struct {
-	cfg      Config
+	// cfg is a pointer so that fmt, printing a struct that holds a Manager
+	// in an unexported field (where it cannot call Format), shows an
+	// address instead of every tenant's credentials.
+	cfg      *Config
 	policy   cache.Policy
 	cache    *cache.Cache[entry]
 	breakers *breaker.Group
@@ -112,7 +116,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	m := &Manager{
-		cfg:     cfg,
+		cfg:     &cfg,
 		policy:  cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
 		log:     cfg.Logger,
 		flights: make(map[string]*flight),
@@ -285,6 +289,9 @@ func (m *Manager) refreshAhead(id string, cur *entry) {
 	if m.closed.Load() || m.flights[id] != nil {
 		return // the running flight will replace the entry or release the claim
 	}
+	if e, ok := m.cache.Peek(id); !ok || e != cur {
+		return // replaced or dropped meanwhile: cur's refresh token may be spent
+	}
 	m.refreshes.Add(1)
 	m.start(id, cur, true)
 }
@@ -414,10 +421,10 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		if err == nil {
 			return m.newEntry(tok, t, endpoint)
 		}
-		if m.endpointDown(err) || ctx.Err() != nil {
+		if errors.Is(err, ErrCircuitOpen) || ctx.Err() != nil {
 			return nil, err
 		}
-		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh token refused; using the full grant",
+		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh failed; using the full grant",
 			slog.String("tenant", id), slog.String("error", err.Error()))
 	}
 	tok, err := attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
@@ -429,7 +436,7 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 
 // errExpiredToken is returned when a token endpoint hands out a token
 // that has already expired by the Manager's clock.
-var errExpiredToken = errors.New("tenantauth: token endpoint returned an expired token")
+var errExpiredToken = fmt.Errorf("%w: token already expired", ErrMalformedResponse)
 
 // newEntry seals tok and computes its deadlines on the Manager's clock. The
 // margins (skew, refresh window) are fractions of the token's full lifetime,
@@ -543,8 +550,7 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+	return networkError(err)
 }
 
 // backoff returns the delay before retry number attempt: the server's
@@ -572,8 +578,16 @@ func (m *Manager) endpointDown(err error) bool {
 	if errors.As(err, &te) {
 		return te.Temporary()
 	}
+	return networkError(err)
+}
+
+// networkError reports whether err says the exchange broke in transit: a
+// net.Error (refused, reset, timeout), a connection closed before or during
+// the answer (io.EOF, io.ErrUnexpectedEOF), or the fetch's deadline.
+func networkError(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // Invalidate tells the Manager that an API rejected tok for tenantID (a 401):

@@ -18,8 +18,8 @@ const redacted = "[REDACTED]"
 // reachable only on purpose, with [Secret.Reveal] or a string conversion.
 //
 // Two exceptions come from fmt itself and cannot be closed by any method:
-// %p (a pointer verb on a non-pointer, which go vet reports) prints the raw
-// value, and fmt cannot call methods on unexported struct fields, so a
+// %p (a pointer verb on a non-pointer; go vet does not flag it because
+// Secret implements fmt.Formatter) prints the raw value, and fmt cannot call methods on unexported struct fields, so a
 // Secret stored in an unexported field of your own type prints raw. Keep
 // secrets in exported fields, or give the enclosing type its own Format
 // method as [Token] does.

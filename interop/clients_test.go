@@ -283,15 +283,6 @@ func fieldNames(contentType string, body []byte) []string {
 	return names
 }
 
-func has(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // loadResult sums up runLoad.
 type loadResult struct {
 	calls, failures atomic.Int64

@@ -2,6 +2,8 @@ package fiberauth
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -49,6 +51,10 @@ type Client struct {
 	timeout     time.Duration
 	retryUnsafe bool
 }
+
+// Format implements [fmt.Formatter]. A Client holds a Manager, and with it
+// every tenant's credentials: printing it shows only its type.
+func (cl *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "fiberauth.Client") }
 
 // NewClient returns a Client configured by cfg.
 func NewClient(cfg ClientConfig) *Client {

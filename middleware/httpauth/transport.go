@@ -169,6 +169,10 @@ func idempotent(req *http.Request) bool {
 	return ok
 }
 
+// Format implements [fmt.Formatter]. A Transport holds a Manager, and with
+// it every tenant's credentials: printing it shows only its type.
+func (t *Transport) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "httpauth.Transport") }
+
 // CloseIdleConnections closes the idle connections of the base transport,
 // when it has that method. [http.Client.CloseIdleConnections] calls it.
 func (t *Transport) CloseIdleConnections() {

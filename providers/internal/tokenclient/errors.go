@@ -1,6 +1,10 @@
 package tokenclient
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tenantauth/tenantauth"
+)
 
 // Sentinel errors. Provider packages re-export the ones their users match, so
 // errors.Is works with the same value whichever provider returned it.
@@ -19,11 +23,11 @@ var (
 
 	// ErrBodyTooLarge means a token endpoint's response body exceeded
 	// [MaxBodySize]. It is an error, never a silent truncation.
-	ErrBodyTooLarge = errors.New("tenantauth: token endpoint response body too large")
+	ErrBodyTooLarge = tenantauth.ErrBodyTooLarge
 
 	// ErrMalformedResponse means a successful (2xx) answer was not a usable
 	// token response: not a JSON object, no access_token, a token_type that
 	// is not Bearer, … Unlike a *tenantauth.TokenError it says the endpoint
 	// is broken, not that the tenant's request was refused.
-	ErrMalformedResponse = errors.New("tenantauth: malformed token response")
+	ErrMalformedResponse = tenantauth.ErrMalformedResponse
 )
