@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tenantauth/tenantauth/benchmarks/internal/load"
+)
+
+func sampleReport() *load.Report {
+	rep := &load.Report{Machine: load.Machine{NumCPU: 2, GoVersion: "go1.26", CPUModel: "Test CPU"}}
+	for i, c := range []string{"tenantauth", "x/oauth2", "naive"} {
+		f := float64(i + 1)
+		for _, n := range []int{1000, 10_000, 100_000} {
+			name := "steady"
+			if n != 1000 {
+				name = "tenants-" + itoa(n/1000) + "k"
+			}
+			rep.Results = append(rep.Results, load.Result{Scenario: name, Family: "steady", Contender: c, Tenants: n,
+				Requests: 1000, RPS: 1e6 / f, TokenRequests: uint64(n), IdealTokenRequests: uint64(n),
+				P50: int64(300 * f), P99: int64(5000 * f), P999: int64(100000 * f)})
+		}
+		rep.Results = append(rep.Results, load.Result{Scenario: "cold-herd", Contender: c, Tenants: 1000, Requests: 10000,
+			TokenRequests: uint64(1000 * f * f), IdealTokenRequests: 1000, P50: 2e6, P99: 3e6, P999: 4e6})
+	}
+	return rep
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestRender(t *testing.T) {
+	formats := []string{"svg", "png"}
+	if raceEnabled {
+		// Rasterising fonts under the race detector takes seconds, and the
+		// PNG path differs from SVG only inside gonum.
+		formats = formats[:1]
+	}
+	for _, format := range formats {
+		dir := t.TempDir()
+		files, err := render(sampleReport(), dir, format)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if len(files) != 3 {
+			t.Fatalf("%s: wrote %v, want 3 charts", format, files)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			magic := map[string]string{"svg": "<?xml", "png": "\x89PNG"}[format]
+			if !bytes.HasPrefix(b, []byte(magic)) || len(b) < 1000 {
+				t.Errorf("%s: %d bytes starting %q", f, len(b), b[:min(len(b), 8)])
+			}
+		}
+	}
+}
+
+func TestRenderSkipsMissingFamily(t *testing.T) {
+	rep := sampleReport()
+	var kept []load.Result
+	for _, r := range rep.Results {
+		if r.Family == "" {
+			kept = append(kept, r)
+		}
+	}
+	rep.Results = kept
+	files, err := render(rep, t.TempDir(), "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || strings.Contains(strings.Join(files, " "), "throughput") {
+		t.Errorf("files %v: want the two per-scenario charts only", files)
+	}
+}
+
+func TestRunArguments(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "r.json")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sampleReport().WriteJSON(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-in", in, "-out", filepath.Join(dir, "charts")}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), ".svg") != 3 {
+		t.Errorf("stdout %q", out.String())
+	}
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, []byte(`{"results":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-in", filepath.Join(dir, "missing.json")},
+		{"-in", empty, "-out", dir},
+		{"-in", in, "-format", "gif"},
+	} {
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
+
+func TestTicks125(t *testing.T) {
+	var labels []string
+	for _, tk := range (ticks125{}).Ticks(0.8, 60) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if got := strings.Join(labels, " "); got != "1 2 5 10 20 50" {
+		t.Errorf("labels %q", got)
+	}
+	if (ticks125{}).Ticks(0, 10) != nil || (ticks125{}).Ticks(5, 5) != nil {
+		t.Error("degenerate ranges should give no ticks")
+	}
+}
+
+// raceEnabled is set by race_test.go under -race.
+var raceEnabled bool

@@ -1,0 +1,374 @@
+// Command tokenload measures tenantauth against golang.org/x/oauth2 and a
+// naive token map under load: N tenants with Zipf-distributed traffic from C
+// workers, an in-process stand-in IdP (configurable latency, token lifetime
+// and fault rate) and a no-op API that checks every request carries its own
+// tenant's live token.
+//
+// Usage (from benchmarks/):
+//
+//	go run ./cmd/tokenload                      # every scenario, ~45 s
+//	go run ./cmd/tokenload -smoke               # tiny run with checks, for CI
+//	go run ./cmd/tokenload -scenarios steady,expiry -scale 2 -out results/
+//	go run ./cmd/tokenload -list
+//	go run ./cmd/tokenload -scenarios idp-outage -contenders tenantauth -cpuprofile cpu.prof
+//
+// The scenarios are cold-herd, steady, expiry, 401-storm, idp-outage,
+// tenants-10k and tenants-100k (see -list). For each contender it reports
+// requests per second, token requests made against the ideal (one per
+// tenant per token lifetime), requests that waited for the token endpoint,
+// p50/p99/p99.9 latency of the auth layer, the heap it added and its
+// goroutines. The table goes to stdout, a progress line to stderr, and with
+// -out a JSON report (for cmd/plot) and a CSV file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantauth/tenantauth/benchmarks/internal/contender"
+	"github.com/tenantauth/tenantauth/benchmarks/internal/load"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tokenload:", err)
+		os.Exit(1)
+	}
+}
+
+// overrides are the flags that change every selected scenario.
+type overrides struct {
+	tenants, workers, requests  *int
+	duration, latency, lifetime *time.Duration
+	fault, zipfS                *float64
+}
+
+func (o *overrides) apply(s load.Scenario) load.Scenario {
+	if o.tenants != nil {
+		s.Tenants = *o.tenants
+		if s.Traffic == load.Herd {
+			s.Requests = max(s.Requests, s.Tenants)
+		}
+	}
+	if o.workers != nil {
+		s.Workers = *o.workers
+	}
+	if o.requests != nil {
+		s.Requests = *o.requests
+	}
+	if o.duration != nil {
+		s.Duration = *o.duration
+	}
+	if o.latency != nil {
+		s.IdPLatency = *o.latency
+	}
+	if o.lifetime != nil {
+		s.Lifetime = *o.lifetime
+	}
+	if o.fault != nil {
+		s.FaultRate = *o.fault
+	}
+	if o.zipfS != nil {
+		s.ZipfS = *o.zipfS
+	}
+	return s
+}
+
+func intFlag(fs *flag.FlagSet, name, usage string, dst **int) {
+	fs.Func(name, usage, func(v string) error {
+		n, err := strconv.Atoi(v)
+		*dst = &n
+		return err
+	})
+}
+
+func durFlag(fs *flag.FlagSet, name, usage string, dst **time.Duration) {
+	fs.Func(name, usage, func(v string) error {
+		d, err := time.ParseDuration(v)
+		*dst = &d
+		return err
+	})
+}
+
+func floatFlag(fs *flag.FlagSet, name, usage string, dst **float64) {
+	fs.Func(name, usage, func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		*dst = &f
+		return err
+	})
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tokenload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		smoke      = fs.Bool("smoke", false, "run tiny versions of every scenario (a few seconds) and fail on a broken invariant; for CI")
+		list       = fs.Bool("list", false, "list the scenarios and exit")
+		scenarios  = fs.String("scenarios", "", "comma-separated scenarios to run (default all)")
+		contenders = fs.String("contenders", strings.Join(contender.Names(), ","), "comma-separated contenders")
+		scale      = fs.Float64("scale", 1, "multiply durations, token lifetimes and event times by this (longer, steadier runs)")
+		out        = fs.String("out", "", "write the report: a directory (gets results.json and results.csv) or a .json or .csv file")
+		seed       = fs.Uint64("seed", 1, "seed of the workers' tenant choices")
+		quiet      = fs.Bool("q", false, "no progress line on stderr")
+		cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		o          overrides
+	)
+	intFlag(fs, "tenants", "override every scenario's tenant count", &o.tenants)
+	intFlag(fs, "workers", "override every scenario's concurrent workers (0: GOMAXPROCS)", &o.workers)
+	intFlag(fs, "requests", "override every scenario's request bound", &o.requests)
+	durFlag(fs, "duration", "override every scenario's measured duration", &o.duration)
+	durFlag(fs, "latency", "override the IdP's latency per token request", &o.latency)
+	durFlag(fs, "lifetime", "override the tokens' lifetime", &o.lifetime)
+	floatFlag(fs, "fault", "override the fraction of token requests that fail", &o.fault)
+	floatFlag(fs, "zipf", "override the Zipf exponent (> 1)", &o.zipfS)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	all := load.Defaults()
+	if *smoke {
+		all = load.Smoke()
+	}
+	sel, err := load.Find(all, split(*scenarios))
+	if err != nil {
+		return err
+	}
+	for i := range sel {
+		sel[i] = o.apply(sel[i].Scaled(*scale)).Resolved()
+		if err := sel[i].Validate(); err != nil {
+			return err
+		}
+	}
+	if *list {
+		for _, s := range sel {
+			fmt.Fprintf(stdout, "%-14s %s\n", s.Name, s.Description)
+		}
+		return nil
+	}
+	names := split(*contenders)
+	for _, n := range names {
+		if _, err := contender.New(n, contender.Config{}); err != nil && strings.Contains(err.Error(), "unknown contender") {
+			return err
+		}
+	}
+
+	rep := &load.Report{
+		Machine:   load.ThisMachine(),
+		Command:   "tokenload " + strings.Join(args, " "),
+		Started:   time.Now().UTC().Truncate(time.Second),
+		Scenarios: sel,
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	opt := load.Options{Seed: *seed}
+	if !*quiet {
+		opt.Progress = stderr
+		opt.Terminal = isTerminal(stderr)
+	}
+	for si, s := range sel {
+		// Rotate who goes first from one scenario to the next, so that
+		// no contender always runs on a freshly collected heap or right
+		// after the largest one. The table lists them in the usual order.
+		byName := make(map[string]load.Result, len(names))
+		for k := range names {
+			n := names[(si+k)%len(names)]
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			res, err := load.Run(ctx, s, n, opt)
+			if err != nil {
+				return err
+			}
+			byName[n] = res
+			if opt.Progress != nil {
+				if opt.Terminal {
+					fmt.Fprint(stderr, "\r\x1b[K")
+				}
+				warm := ""
+				if s.Warm {
+					warm = fmt.Sprintf(", warm-up %.2fs", res.WarmSeconds)
+				}
+				fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %s req/s, %d token requests%s\n",
+					s.Name, n, load.Count(res.RPS), res.TokenRequests, warm)
+			}
+		}
+		for _, n := range names {
+			rep.Results = append(rep.Results, byName[n])
+		}
+	}
+
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	writeRatios(stdout, rep)
+	if *out != "" {
+		if err := writeOut(*out, rep); err != nil {
+			return err
+		}
+	}
+	if *smoke {
+		return checkSmoke(rep)
+	}
+	return nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// writeRatios prints tenantauth's figures relative to x/oauth2's, per
+// scenario: what benchmarks/README.md quotes.
+func writeRatios(w io.Writer, rep *load.Report) {
+	type key struct{ scenario, contender string }
+	byKey := map[key]load.Result{}
+	for _, r := range rep.Results {
+		byKey[key{r.Scenario, r.Contender}] = r
+	}
+	printed := false
+	for _, s := range rep.Scenarios {
+		ta, ok1 := byKey[key{s.Name, contender.NameTenantauth}]
+		o2, ok2 := byKey[key{s.Name, contender.NameOAuth2}]
+		if !ok1 || !ok2 {
+			continue
+		}
+		if !printed {
+			fmt.Fprintln(w, "tenantauth relative to x/oauth2 (same run):")
+			printed = true
+		}
+		fmt.Fprintf(w, "  %-13s throughput %s  p99 %s  p99.9 %s  token requests %s  waited %d vs %d  errors %d vs %d\n",
+			s.Name, ratio(ta.RPS, o2.RPS), ratio(float64(ta.P99), float64(o2.P99)),
+			ratio(float64(ta.P999), float64(o2.P999)),
+			ratio(float64(ta.TokenRequests), float64(o2.TokenRequests)), ta.Waited, o2.Waited, ta.Errors, o2.Errors)
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		if a == 0 {
+			return "  = "
+		}
+		return "  ∞ "
+	}
+	return fmt.Sprintf("×%.2f", a/b)
+}
+
+// writeOut writes the report to a directory (results.json, results.csv) or
+// to a .json or .csv file.
+func writeOut(path string, rep *load.Report) error {
+	var files []string
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json", ".csv":
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+		}
+		files = []string{path}
+	default:
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return err
+		}
+		files = []string{filepath.Join(path, "results.json"), filepath.Join(path, "results.csv")}
+	}
+	for _, f := range files {
+		if err := writeFile(f, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, rep *load.Report) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		return rep.WriteCSV(f)
+	}
+	return rep.WriteJSON(f)
+}
+
+// checkSmoke fails the smoke run when an invariant does not hold: these do
+// not depend on timing.
+func checkSmoke(rep *load.Report) error {
+	var errs []error
+	for _, r := range rep.Results {
+		id := r.Scenario + "/" + r.Contender
+		if r.WrongTenant != 0 || r.Forbidden != 0 {
+			errs = append(errs, fmt.Errorf("%s: %d requests carried another tenant's token", id, r.WrongTenant))
+		}
+		if r.ExpiredOK != 0 {
+			errs = append(errs, fmt.Errorf("%s: the API accepted %d expired tokens", id, r.ExpiredOK))
+		}
+		if r.Requests == 0 {
+			errs = append(errs, fmt.Errorf("%s: no requests were sent", id))
+		}
+		switch r.Scenario {
+		case "cold-herd":
+			if r.Contender != contender.NameNaive && r.TokenRequests != uint64(r.Tenants) {
+				errs = append(errs, fmt.Errorf("%s: %d token requests for %d cold tenants, want exactly one each",
+					id, r.TokenRequests, r.Tenants))
+			}
+		case "steady":
+			if r.Errors != 0 || r.Unauthorized != 0 {
+				errs = append(errs, fmt.Errorf("%s: %d errors and %d 401s in steady state", id, r.Errors, r.Unauthorized))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("smoke checks failed:\n%w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), where a
+// progress line can overwrite itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,307 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantauth/tenantauth/benchmarks/internal/contender"
+)
+
+func TestValidate(t *testing.T) {
+	good := Scenario{Name: "x", Tenants: 10, Workers: 2, Traffic: Zipf, ZipfS: 1.1, Duration: time.Second}
+	tests := []struct {
+		name   string
+		modify func(*Scenario)
+		ok     bool
+	}{
+		{"good", func(*Scenario) {}, true},
+		{"no name", func(s *Scenario) { s.Name = "" }, false},
+		{"no tenants", func(s *Scenario) { s.Tenants = 0 }, false},
+		{"workers from GOMAXPROCS", func(s *Scenario) { s.Workers = 0 }, true},
+		{"negative workers", func(s *Scenario) { s.Workers = -1 }, false},
+		{"unbounded", func(s *Scenario) { s.Duration = 0 }, false},
+		{"zipf s = 1", func(s *Scenario) { s.ZipfS = 1 }, false},
+		{"fault rate 2", func(s *Scenario) { s.FaultRate = 2 }, false},
+		{"negative latency", func(s *Scenario) { s.IdPLatency = -1 }, false},
+		{"unknown traffic", func(s *Scenario) { s.Traffic = "burst" }, false},
+		{"herd without requests", func(s *Scenario) { s.Traffic = Herd }, false},
+		{"herd", func(s *Scenario) { s.Traffic, s.Requests = Herd, 100 }, true},
+	}
+	for _, tt := range tests {
+		s := good
+		tt.modify(&s)
+		if err := s.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	for _, s := range append(Defaults(), Smoke()...) {
+		if err := s.Validate(); err != nil {
+			t.Errorf("built-in scenario: %v", err)
+		}
+	}
+}
+
+func TestScaled(t *testing.T) {
+	s := Scenario{Traffic: Zipf, Requests: 100, Duration: time.Second, Lifetime: 2 * time.Second,
+		IdPLatency: time.Millisecond, RevokeAt: 300 * time.Millisecond, OutageFrom: time.Second, OutageUntil: 2 * time.Second}
+	got := s.Scaled(2)
+	want := Scenario{Traffic: Zipf, Requests: 200, Duration: 2 * time.Second, Lifetime: 4 * time.Second,
+		IdPLatency: time.Millisecond, RevokeAt: 600 * time.Millisecond, OutageFrom: 2 * time.Second, OutageUntil: 4 * time.Second}
+	if got != want {
+		t.Errorf("Scaled(2) = %+v\nwant %+v", got, want)
+	}
+	if s.Scaled(1) != s || s.Scaled(0) != s {
+		t.Error("Scaled(1) or Scaled(0) changed the scenario")
+	}
+}
+
+func TestResolved(t *testing.T) {
+	if got := (Scenario{}).Resolved().Workers; got != runtime.GOMAXPROCS(0) {
+		t.Errorf("Workers 0 resolves to %d, want GOMAXPROCS %d", got, runtime.GOMAXPROCS(0))
+	}
+	if got := (Scenario{Workers: 7}).Resolved().Workers; got != 7 {
+		t.Errorf("Workers 7 resolves to %d", got)
+	}
+}
+
+func TestFind(t *testing.T) {
+	all := Defaults()
+	got, err := Find(all, []string{"expiry", "cold-herd"})
+	if err != nil || len(got) != 2 || got[0].Name != "expiry" || got[1].Name != "cold-herd" {
+		t.Fatalf("Find = %v, %v", got, err)
+	}
+	if got, _ := Find(all, nil); len(got) != len(all) {
+		t.Errorf("Find(nil) returned %d scenarios, want %d", len(got), len(all))
+	}
+	if _, err := Find(all, []string{"nope"}); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+}
+
+func TestTrackerIdeal(t *testing.T) {
+	const life = 100
+	tests := []struct {
+		name    string
+		touches [][3]int64 // epoch, tenant, time
+		ideal   uint64
+		touched int
+	}{
+		{"nothing", nil, 0, 0},
+		{"one touch", [][3]int64{{0, 0, 5}}, 1, 1},
+		{"within a lifetime", [][3]int64{{0, 0, 5}, {0, 0, 104}}, 1, 1},
+		{"crosses one lifetime", [][3]int64{{0, 0, 5}, {0, 0, 105}}, 2, 1},
+		{"three lifetimes", [][3]int64{{0, 1, 1}, {0, 1, 150}, {0, 1, 250}}, 3, 1},
+		{"two tenants", [][3]int64{{0, 0, 1}, {0, 1, 1}}, 2, 2},
+		{"revocation adds a token", [][3]int64{{0, 0, 1}, {1, 0, 50}}, 2, 1},
+		{"touched only after revocation", [][3]int64{{1, 2, 50}}, 1, 1},
+	}
+	for _, tt := range tests {
+		tr := newTracker(3, 1)
+		for _, tc := range tt.touches {
+			tr.touch(int(tc[0]), int(tc[1]), tc[2])
+		}
+		ideal, touched := tr.ideal(life)
+		if ideal != tt.ideal || touched != tt.touched {
+			t.Errorf("%s: ideal, touched = %d, %d; want %d, %d", tt.name, ideal, touched, tt.ideal, tt.touched)
+		}
+	}
+}
+
+func TestTrackerGranularity(t *testing.T) {
+	tr := newTracker(1, 10)
+	tr.touch(0, 0, 1)
+	tr.touch(0, 0, 5) // within the granularity of the last stored touch
+	if got := tr.last[0][0].Load(); got != 1 {
+		t.Errorf("last = %d, want 1 (not rewritten within granularity)", got)
+	}
+	tr.touch(0, 0, 11)
+	if got := tr.last[0][0].Load(); got != 11 {
+		t.Errorf("last = %d, want 11", got)
+	}
+}
+
+// TestRunSmallScenarios runs a small version of every default scenario
+// against every contender and checks what does not depend on timing.
+func TestRunSmallScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the load tool")
+	}
+	for _, s := range Smoke() {
+		if s.Traffic == Zipf {
+			// The herd is bounded by its request count (and 30 s); cutting
+			// its time would make the exact counts below flaky.
+			s.Duration = min(s.Duration, 100*time.Millisecond)
+		}
+		s.Tenants = min(s.Tenants, 200)
+		for _, name := range contender.Names() {
+			t.Run(s.Name+"/"+strings.ReplaceAll(name, "/", "-"), func(t *testing.T) {
+				res, err := Run(context.Background(), s, name, Options{Seed: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Requests == 0 || res.Requests != res.OK+res.Unauthorized+res.Forbidden+res.OtherStatus+res.Errors {
+					t.Errorf("requests %d do not add up: %+v", res.Requests, res)
+				}
+				if res.WrongTenant != 0 || res.Forbidden != 0 || res.ExpiredOK != 0 {
+					t.Errorf("wrong tenant %d, forbidden %d, expired accepted %d", res.WrongTenant, res.Forbidden, res.ExpiredOK)
+				}
+				if res.P50 <= 0 || res.P50 > res.P99 || res.P99 > res.P999 || res.P999 > res.Max {
+					t.Errorf("percentiles out of order: %d %d %d %d", res.P50, res.P99, res.P999, res.Max)
+				}
+				if res.IdealTokenRequests == 0 || res.TenantsTouched == 0 || res.TenantsTouched > res.Tenants {
+					t.Errorf("ideal %d, touched %d of %d", res.IdealTokenRequests, res.TenantsTouched, res.Tenants)
+				}
+				if s.Warm && res.TenantsTouched != res.Tenants {
+					t.Errorf("warm start touched %d of %d tenants", res.TenantsTouched, res.Tenants)
+				}
+				switch {
+				case s.Traffic == Herd && name != contender.NameNaive:
+					if res.TokenRequests != uint64(s.Tenants) || res.PeakTokenRequestsPerTenant != 1 {
+						t.Errorf("cold herd: %d token requests (peak %d per tenant) for %d tenants, want one each",
+							res.TokenRequests, res.PeakTokenRequestsPerTenant, s.Tenants)
+					}
+					if res.Requests != uint64(s.Requests) {
+						t.Errorf("cold herd sent %d requests, want %d", res.Requests, s.Requests)
+					}
+				case s.Name == "steady":
+					if res.Errors != 0 || res.Unauthorized != 0 || res.Waited != 0 || res.TokenRequests != uint64(s.Tenants) {
+						t.Errorf("steady: errors %d, 401s %d, waited %d, token requests %d (want 0, 0, 0, %d)",
+							res.Errors, res.Unauthorized, res.Waited, res.TokenRequests, s.Tenants)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	if _, err := Run(context.Background(), Scenario{Name: "bad"}, contender.NameNaive, Options{}); err == nil {
+		t.Error("invalid scenario accepted")
+	}
+	s := Defaults()[1]
+	if _, err := Run(context.Background(), s, "nope", Options{}); err == nil {
+		t.Error("unknown contender accepted")
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	s := Scenario{Name: "long", Tenants: 5, Workers: 2, Traffic: Zipf, ZipfS: 1.1, Duration: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, s, contender.NameNaive, Options{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after its context was cancelled")
+	}
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	rep := &Report{
+		Machine:   ThisMachine(),
+		Command:   "tokenload -x",
+		Scenarios: Defaults()[:2],
+		Results: []Result{
+			{Scenario: "steady", Family: "steady", Contender: "tenantauth", Tenants: 1000, Requests: 10, RPS: 5, P50: 300, P99: 4000, P999: 90000},
+			{Scenario: "steady", Family: "steady", Contender: "x/oauth2", Tenants: 1000, Requests: 7},
+		},
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadReport(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != 2 || got.Results[0] != rep.Results[0] || got.Scenarios[1] != rep.Scenarios[1] || got.Machine != rep.Machine {
+		t.Errorf("JSON round trip changed the report:\n%+v\n%+v", got, rep)
+	}
+	if _, err := ReadReport(strings.NewReader("{")); err == nil {
+		t.Error("truncated JSON accepted")
+	}
+
+	buf.Reset()
+	if err := rep.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || len(rows[0]) != len(csvHeader) || len(rows[1]) != len(csvHeader) || rows[2][2] != "x/oauth2" {
+		t.Errorf("CSV rows %v", rows)
+	}
+
+	buf.Reset()
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "tenantauth") || !strings.Contains(out, "4.00µs") || strings.Count(out, "\n") != 3 {
+		t.Errorf("table:\n%s", out)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{Nanos(0), "0ns"},
+		{Nanos(999), "999ns"},
+		{Nanos(1000), "1.00µs"},
+		{Nanos(12_345), "12.3µs"},
+		{Nanos(2_050_000), "2.05ms"},
+		{Nanos(1_200_000_000), "1.20s"},
+		{Count(950), "950"},
+		{Count(12_345), "12.3k"},
+		{Count(1_450_000), "1.45M"},
+		{Bytes(512), "512B"},
+		{Bytes(3 << 10), "3.00KiB"},
+		{Bytes(12 << 20), "12.0MiB"},
+		{Bytes(2 << 30), "2.00GiB"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	if got := cpuModel("/nonexistent"); got != "" {
+		t.Errorf("cpuModel of a missing file = %q", got)
+	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	outage, err := Find(Smoke(), []string{"idp-outage"}) // timers, a breaker, refresh flights
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	for _, name := range contender.Names() {
+		s := outage[0]
+		s.Duration = 80 * time.Millisecond
+		if _, err := Run(context.Background(), s, name, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

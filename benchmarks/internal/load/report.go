@@ -1,0 +1,184 @@
+package load
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// A Report is a whole tokenload run: where it ran, how it was invoked, the
+// scenarios and every result. It is what -out writes as JSON and what
+// cmd/plot reads.
+type Report struct {
+	Machine   Machine    `json:"machine"`
+	Command   string     `json:"command"`
+	Started   time.Time  `json:"started"`
+	Scenarios []Scenario `json:"scenarios"`
+	Results   []Result   `json:"results"`
+}
+
+// Machine describes the computer a report was made on.
+type Machine struct {
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	GoVersion  string `json:"go_version"`
+}
+
+// ThisMachine describes the running machine. The CPU model comes from
+// /proc/cpuinfo where there is one.
+func ThisMachine() Machine {
+	return Machine{
+		GOOS:       runtime.GOOS,
+		GOARCH:     runtime.GOARCH,
+		NumCPU:     runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		CPUModel:   cpuModel("/proc/cpuinfo"),
+		GoVersion:  runtime.Version(),
+	}
+}
+
+func cpuModel(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// ReadReport decodes a report written by WriteJSON.
+func ReadReport(r io.Reader) (*Report, error) {
+	var rep Report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("load: reading report: %w", err)
+	}
+	return &rep, nil
+}
+
+// WriteJSON writes the report as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// csvHeader names the CSV columns, in Result's field order.
+var csvHeader = []string{
+	"scenario", "family", "contender", "tenants", "workers", "seconds", "requests", "requests_per_second",
+	"ok", "unauthorized", "forbidden", "errors", "wrong_tenant", "waited",
+	"token_requests", "token_failures", "ideal_token_requests", "tenants_touched", "peak_token_requests_per_tenant",
+	"p50_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns",
+	"base_heap_bytes", "peak_heap_bytes", "peak_heap_gain_bytes", "goroutines",
+}
+
+// WriteCSV writes one row per result.
+func (rep *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	for _, r := range rep.Results {
+		row := []string{
+			r.Scenario, r.Family, r.Contender, strconv.Itoa(r.Tenants), strconv.Itoa(r.Workers), f(r.Seconds),
+			u(r.Requests), f(r.RPS), u(r.OK), u(r.Unauthorized), u(r.Forbidden), u(r.Errors), u(r.WrongTenant),
+			u(r.Waited), u(r.TokenRequests), u(r.TokenFailures), u(r.IdealTokenRequests),
+			strconv.Itoa(r.TenantsTouched), i(r.PeakTokenRequestsPerTenant),
+			i(r.P50), i(r.P99), i(r.P999), i(r.Max), f(r.Mean),
+			u(r.BaseHeap), u(r.PeakHeap), u(r.PeakHeapGain), strconv.Itoa(r.Goroutines),
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteTable writes the human-readable table tokenload prints.
+func (rep *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tcontender\ttenants\treq/s\tok/s\trequests\terrors\t401s\ttoken req\tideal\twaited\tp50\tp99\tp99.9\theap+\tgoroutines\t")
+	for _, r := range rep.Results {
+		okRate := 0.0
+		if r.Seconds > 0 {
+			okRate = float64(r.OK) / r.Seconds
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t\n",
+			r.Scenario, r.Contender, r.Tenants, Count(r.RPS), Count(okRate), r.Requests, r.Errors, r.Unauthorized,
+			r.TokenRequests, r.IdealTokenRequests, r.Waited,
+			Nanos(r.P50), Nanos(r.P99), Nanos(r.P999), Bytes(r.PeakHeapGain), r.Goroutines)
+	}
+	return tw.Flush()
+}
+
+// Nanos formats nanoseconds with three significant digits: "312ns",
+// "4.21µs", "2.05ms", "1.20s".
+func Nanos(ns int64) string {
+	d := float64(ns)
+	switch {
+	case ns < 1000:
+		return strconv.FormatInt(ns, 10) + "ns"
+	case d < 1e6:
+		return sig3(d/1e3) + "µs"
+	case d < 1e9:
+		return sig3(d/1e6) + "ms"
+	}
+	return sig3(d/1e9) + "s"
+}
+
+// Count formats a rate or count compactly: "950", "12.3k", "1.45M".
+func Count(v float64) string {
+	switch {
+	case v < 1e3:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v < 1e6:
+		return sig3(v/1e3) + "k"
+	}
+	return sig3(v/1e6) + "M"
+}
+
+// Bytes formats a byte count: "512B", "3.4KiB", "12.5MiB".
+func Bytes(b uint64) string {
+	v := float64(b)
+	switch {
+	case b < 1<<10:
+		return strconv.FormatUint(b, 10) + "B"
+	case b < 1<<20:
+		return sig3(v/(1<<10)) + "KiB"
+	case b < 1<<30:
+		return sig3(v/(1<<20)) + "MiB"
+	}
+	return sig3(v/(1<<30)) + "GiB"
+}
+
+// sig3 formats v (≥ 1) with three significant digits.
+func sig3(v float64) string {
+	switch {
+	case v < 10:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case v < 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}

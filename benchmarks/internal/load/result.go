@@ -1,0 +1,63 @@
+package load
+
+// A Result is what one run of one scenario against one contender measured.
+// Latencies are nanoseconds of the whole RoundTrip through the contender to
+// the no-op API, that is the latency the auth layer adds (plus the API's
+// own ~0.1 µs check, the same for everyone).
+type Result struct {
+	Scenario  string `json:"scenario"`
+	Family    string `json:"family,omitempty"`
+	Contender string `json:"contender"`
+	Tenants   int    `json:"tenants"`
+	Workers   int    `json:"workers"`
+
+	// Seconds is the measured phase's length; WarmSeconds the warm-up's.
+	Seconds     float64 `json:"seconds"`
+	WarmSeconds float64 `json:"warm_seconds,omitempty"`
+	WarmErrors  uint64  `json:"warm_errors,omitempty"`
+
+	// Requests sent in the measured phase, and how they ended.
+	Requests     uint64  `json:"requests"`
+	RPS          float64 `json:"requests_per_second"`
+	OK           uint64  `json:"ok"`
+	Unauthorized uint64  `json:"unauthorized"`
+	Forbidden    uint64  `json:"forbidden"`
+	OtherStatus  uint64  `json:"other_status,omitempty"`
+	Errors       uint64  `json:"errors"`
+	// WrongTenant counts requests the API saw with another tenant's token:
+	// a correctness bug. Must be 0.
+	WrongTenant uint64 `json:"wrong_tenant"`
+	// ExpiredOK counts 200s for tokens already expired when the request
+	// started; a sanity check of the API. Must be 0.
+	ExpiredOK uint64 `json:"expired_ok"`
+
+	// Waited counts requests that sent a token issued after they started:
+	// they waited for the token endpoint.
+	Waited uint64 `json:"waited"`
+
+	// TokenRequests counts token endpoint requests of the whole run
+	// (warm-up included, failed ones included); IdealTokenRequests is one
+	// per tenant per token lifetime (per revocation epoch) from the
+	// tenant's first request on.
+	TokenRequests              uint64 `json:"token_requests"`
+	TokenFailures              uint64 `json:"token_failures"`
+	IdealTokenRequests         uint64 `json:"ideal_token_requests"`
+	TenantsTouched             int    `json:"tenants_touched"`
+	PeakTokenRequestsPerTenant int64  `json:"peak_token_requests_per_tenant"`
+
+	P50  int64   `json:"p50_ns"`
+	P99  int64   `json:"p99_ns"`
+	P999 int64   `json:"p999_ns"`
+	Max  int64   `json:"max_ns"`
+	Mean float64 `json:"mean_ns"`
+
+	// BaseHeap is the heap before the contender was built; PeakHeap the
+	// largest heap seen during the run (sampled every 10 ms);
+	// PeakHeapGain their difference.
+	BaseHeap     uint64 `json:"base_heap_bytes"`
+	PeakHeap     uint64 `json:"peak_heap_bytes"`
+	PeakHeapGain uint64 `json:"peak_heap_gain_bytes"`
+	// Goroutines is the most goroutines seen beyond the harness's own
+	// during the measured phase: the contender's.
+	Goroutines int `json:"goroutines"`
+}

@@ -1,0 +1,253 @@
+// Package load runs the token-load scenarios of cmd/tokenload: N tenants
+// with Zipf-distributed (or herd) traffic from C workers, through one
+// contender, against the in-process stand-in IdP and no-op API of package
+// standin, and measures what each contender costs.
+package load
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Traffic is how the workers pick tenants.
+type Traffic string
+
+const (
+	// Zipf picks each request's tenant from a Zipf distribution (tenant 0
+	// busiest), independently per worker.
+	Zipf Traffic = "zipf"
+	// Herd sends Requests/Tenants consecutive requests to each tenant in
+	// turn, taken by different workers at once: every tenant starts cold
+	// with a crowd of callers.
+	Herd Traffic = "herd"
+)
+
+// A Scenario is one load test. Durations are offsets from the start of the
+// measured phase (after the warm-up, if any).
+type Scenario struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Family groups scenarios that differ only in Tenants; the plot draws
+	// throughput against tenants for the family "steady".
+	Family  string `json:"family,omitempty"`
+	Tenants int    `json:"tenants"`
+	// Workers is the number of concurrent load goroutines. Zero means
+	// GOMAXPROCS: each worker is CPU-bound (the IdP and the API are in
+	// process), so more workers than Ps measure the Go scheduler's run
+	// queue (p99.9 of ~10 ms, whatever the auth layer) rather than the
+	// auth layer. Herd traffic needs many, to crowd every cold tenant.
+	Workers int     `json:"workers"`
+	Traffic Traffic `json:"traffic"`
+	// ZipfS is the Zipf exponent (> 1) for Zipf traffic.
+	ZipfS float64 `json:"zipf_s,omitempty"`
+	// Requests bounds the measured phase's requests (required for Herd);
+	// zero means only Duration bounds it.
+	Requests int `json:"requests,omitempty"`
+	// Duration bounds the measured phase's time. Required.
+	Duration time.Duration `json:"duration_ns"`
+	// Warm fetches every tenant's token (one request each) before the
+	// measured phase. Its token requests count; its requests do not.
+	Warm bool `json:"warm"`
+	// IdPLatency is how long each token request takes.
+	IdPLatency time.Duration `json:"idp_latency_ns"`
+	// Lifetime is the tokens' lifetime.
+	Lifetime time.Duration `json:"lifetime_ns"`
+	// FaultRate is the fraction of token requests that fail (503).
+	FaultRate float64 `json:"fault_rate,omitempty"`
+	// RevokeAt, when positive, revokes every token issued so far at that
+	// offset: the API answers 401 to them (a 401 storm).
+	RevokeAt time.Duration `json:"revoke_at_ns,omitempty"`
+	// OutageFrom and OutageUntil, when OutageUntil is positive, take the
+	// IdP down between these offsets: every token request fails.
+	OutageFrom  time.Duration `json:"outage_from_ns,omitempty"`
+	OutageUntil time.Duration `json:"outage_until_ns,omitempty"`
+}
+
+// Validate reports what makes the scenario unusable.
+func (s Scenario) Validate() error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, errors.New("no name"))
+	}
+	if s.Tenants < 1 || s.Workers < 0 {
+		errs = append(errs, errors.New("need Tenants ≥ 1 and Workers ≥ 0"))
+	}
+	if s.Duration <= 0 {
+		errs = append(errs, errors.New("need Duration > 0 (every run is bounded in time)"))
+	}
+	if s.Requests < 0 || s.IdPLatency < 0 || s.Lifetime < 0 || s.RevokeAt < 0 || s.OutageFrom < 0 {
+		errs = append(errs, errors.New("negative Requests, IdPLatency, Lifetime, RevokeAt or OutageFrom"))
+	}
+	if s.FaultRate < 0 || s.FaultRate > 1 {
+		errs = append(errs, errors.New("FaultRate outside [0, 1]"))
+	}
+	switch s.Traffic {
+	case Zipf:
+		if !(s.ZipfS > 1) {
+			errs = append(errs, errors.New("zipf traffic needs ZipfS > 1"))
+		}
+	case Herd:
+		if s.Requests < s.Tenants {
+			errs = append(errs, errors.New("herd traffic needs Requests ≥ Tenants"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown traffic %q", s.Traffic))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("load: scenario %q: %w", s.Name, err)
+	}
+	return nil
+}
+
+// Resolved returns s with Workers zero replaced by GOMAXPROCS.
+func (s Scenario) Resolved() Scenario {
+	if s.Workers == 0 {
+		s.Workers = runtime.GOMAXPROCS(0)
+	}
+	return s
+}
+
+// lifetime is the tokens' lifetime with the IdP's default applied.
+func (s Scenario) lifetime() time.Duration {
+	if s.Lifetime <= 0 {
+		return time.Hour
+	}
+	return s.Lifetime
+}
+
+// breakerTimeout squeezes tenantauth's breaker open timeout along with the
+// token lifetime: a quarter of it, at most tenantauth's default 30 s.
+func (s Scenario) breakerTimeout() time.Duration {
+	return min(s.lifetime()/4, 30*time.Second)
+}
+
+// Scaled returns s with every time-like setting except the IdP latency
+// multiplied by f (lifetimes and event offsets too, so the scenario keeps
+// its shape), and Requests for Zipf traffic likewise.
+func (s Scenario) Scaled(f float64) Scenario {
+	if f <= 0 || f == 1 {
+		return s
+	}
+	mul := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }
+	s.Duration = mul(s.Duration)
+	if s.Lifetime > 0 {
+		s.Lifetime = mul(s.Lifetime)
+	}
+	s.RevokeAt = mul(s.RevokeAt)
+	s.OutageFrom = mul(s.OutageFrom)
+	s.OutageUntil = mul(s.OutageUntil)
+	if s.Traffic == Zipf && s.Requests > 0 {
+		s.Requests = int(float64(s.Requests) * f)
+	}
+	return s
+}
+
+const (
+	ms = time.Millisecond
+	s1 = time.Second
+)
+
+// Defaults returns the scenarios tokenload runs by default. Together, for
+// three contenders, they take about 45 s.
+func Defaults() []Scenario {
+	return []Scenario{
+		{
+			Name:        "cold-herd",
+			Description: "10 000 requests to 1 000 cold tenants, 10 concurrent callers per tenant",
+			Tenants:     1000, Workers: 100, Traffic: Herd, Requests: 10_000, Duration: 30 * s1,
+			IdPLatency: 2 * ms, Lifetime: time.Hour,
+		},
+		{
+			Name:        "steady",
+			Description: "Zipf traffic over 1 000 warm tenants, long-lived tokens",
+			Family:      "steady", Tenants: 1000, Traffic: Zipf, ZipfS: 1.1, Duration: 1500 * ms,
+			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour,
+		},
+		{
+			Name:        "expiry",
+			Description: "Zipf traffic over 100 warm tenants whose 1 s tokens expire twice during the run",
+			Tenants:     100, Traffic: Zipf, ZipfS: 1.1, Duration: 2500 * ms,
+			Warm: true, IdPLatency: 5 * ms, Lifetime: s1,
+		},
+		{
+			Name:        "401-storm",
+			Description: "every token revoked 0.5 s in (HubSoft after an upgrade); 1 000 warm tenants",
+			Tenants:     1000, Traffic: Zipf, ZipfS: 1.1, Duration: 1500 * ms,
+			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour, RevokeAt: 500 * ms,
+		},
+		{
+			Name:        "idp-outage",
+			Description: "IdP down from 0.3 s to 1.5 s while 1 s tokens expire; 1 000 warm tenants",
+			Tenants:     1000, Traffic: Zipf, ZipfS: 1.1, Duration: 2500 * ms,
+			Warm: true, IdPLatency: 2 * ms, Lifetime: s1, OutageFrom: 300 * ms, OutageUntil: 1500 * ms,
+		},
+		{
+			Name:        "tenants-10k",
+			Description: "as steady, 10 000 tenants",
+			Family:      "steady", Tenants: 10_000, Traffic: Zipf, ZipfS: 1.1, Duration: 1500 * ms,
+			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour,
+		},
+		{
+			Name:        "tenants-100k",
+			Description: "as steady, 100 000 tenants",
+			Family:      "steady", Tenants: 100_000, Traffic: Zipf, ZipfS: 1.1, Duration: 2 * s1,
+			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour,
+		},
+	}
+}
+
+// Smoke returns tiny versions of the default scenarios that together run
+// in a few seconds, for CI.
+func Smoke() []Scenario {
+	out := Defaults()
+	for i := range out {
+		s := &out[i]
+		switch s.Name {
+		case "cold-herd":
+			s.Tenants, s.Workers, s.Requests, s.IdPLatency = 50, 50, 500, ms
+		case "expiry":
+			s.Tenants, s.Duration, s.Lifetime, s.IdPLatency = 10, 200*ms, 100*ms, ms
+		case "401-storm":
+			s.Tenants, s.Duration, s.RevokeAt, s.IdPLatency = 20, 100*ms, 40*ms, ms
+		case "idp-outage":
+			s.Tenants, s.Duration, s.Lifetime, s.IdPLatency = 20, 200*ms, 100*ms, ms
+			s.OutageFrom, s.OutageUntil = 20*ms, 120*ms
+		case "tenants-100k":
+			s.Name, s.Description, s.Tenants, s.Duration, s.IdPLatency = "tenants-2k", "as steady, 2 000 tenants", 2000, 60*ms, 200*time.Microsecond
+		case "tenants-10k":
+			s.Name, s.Description, s.Tenants, s.Duration, s.IdPLatency = "tenants-200", "as steady, 200 tenants", 200, 60*ms, ms
+		default:
+			s.Tenants, s.Duration, s.IdPLatency = 20, 60*ms, ms
+		}
+	}
+	return out
+}
+
+// Find returns the scenarios named in names from all, in the order given;
+// an empty names returns all.
+func Find(all []Scenario, names []string) ([]Scenario, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []Scenario
+	for _, n := range names {
+		found := false
+		for _, s := range all {
+			if s.Name == n {
+				out = append(out, s)
+				found = true
+				break
+			}
+		}
+		if !found {
+			have := make([]string, len(all))
+			for i, s := range all {
+				have[i] = s.Name
+			}
+			return nil, fmt.Errorf("load: unknown scenario %q (have %v)", n, have)
+		}
+	}
+	return out, nil
+}

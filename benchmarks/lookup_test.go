@@ -1,0 +1,84 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/tenantauth/tenantauth/benchmarks/internal/contender"
+)
+
+// lookupTenants are the tenant counts of the cached-lookup benchmark.
+var lookupTenants = []int{1, 1000, 10_000, largeTenants}
+
+// BenchmarkLookup measures the cached token lookup: every tenant's token is
+// cached and goroutines (b.RunParallel, so run with -cpu 1,2) cycle through
+// the tenants, each from its own offset. Each contender is called through
+// its concrete type so the loop is the same for all three:
+//
+//   - tenantauth: Manager.Token;
+//   - oauth2: sync.Map load of the tenant's ReuseTokenSource, then its Token
+//     (a mutex and a clock read);
+//   - naive: mutex, map lookup, clock read.
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range lookupTenants {
+		for _, im := range impls {
+			b.Run(fmt.Sprintf("tenants=%d/impl=%s", n, im.bench), func(b *testing.B) {
+				skipLarge(b, n)
+				f := cachedFixture(b, im.name, n)
+				var off offsets
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				switch c := f.c.(type) {
+				case *contender.Tenantauth:
+					m := c.Manager()
+					b.RunParallel(func(pb *testing.PB) {
+						i := off.take(n)
+						for pb.Next() {
+							if _, err := m.Token(ctx, f.ids[i]); err != nil {
+								b.Error(err)
+								return
+							}
+							if i++; i == n {
+								i = 0
+							}
+						}
+					})
+				case *contender.OAuth2:
+					b.RunParallel(func(pb *testing.PB) {
+						i := off.take(n)
+						for pb.Next() {
+							if _, err := c.Lookup(ctx, f.ids[i]); err != nil {
+								b.Error(err)
+								return
+							}
+							if i++; i == n {
+								i = 0
+							}
+						}
+					})
+				case *contender.Naive:
+					b.RunParallel(func(pb *testing.PB) {
+						i := off.take(n)
+						for pb.Next() {
+							if _, err := c.Lookup(ctx, f.ids[i]); err != nil {
+								b.Error(err)
+								return
+							}
+							if i++; i == n {
+								i = 0
+							}
+						}
+					})
+				default:
+					b.Fatalf("unexpected contender %T", c)
+				}
+				b.StopTimer()
+				if got := f.idp.Stats().Requests; got != uint64(n) {
+					b.Errorf("%d token requests for %d cached tenants: the lookups were not all hits", got, n)
+				}
+			})
+		}
+	}
+}

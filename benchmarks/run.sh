@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Reproduces everything under results/ (or $OUT): the Go micro-benchmarks
+# summarised with benchstat, the load tool's report, and the charts.
+#
+#   ./run.sh                   # ~15 min on 2 cores
+#   COUNT=3 SCALE=1 ./run.sh   # quicker, noisier
+#
+# Run it on an otherwise idle machine. Every figure README.md quotes is a
+# ratio between contenders measured in the same run, and the samples of the
+# contenders are interleaved in time (one test process per count), but
+# noise from other processes still widens the intervals benchstat reports.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+out=${OUT:-results}
+count=${COUNT:-10}
+scale=${SCALE:-2}
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+benchstat="$(go env GOPATH)/bin/benchstat"
+if [ ! -x "$benchstat" ]; then
+	go install golang.org/x/perf/cmd/benchstat@latest
+fi
+
+{
+	echo "nproc: $(nproc)"
+	grep -m1 'model name' /proc/cpuinfo || true
+	go version
+	echo "tree: $(git -C .. log -1 --format='%h %s' 2>/dev/null || echo unknown)"
+	echo "uncommitted core changes: $(git -C .. status --short -- . ':!benchmarks' 2>/dev/null | wc -l) files"
+	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$out/machine.txt"
+
+go test -c -o "$tmp/bench.test" .
+bench() { "$tmp/bench.test" -test.run='^$' "$@"; }
+
+# Lookup (up to 10 000 tenants), RoundTrip and Fiber: one process per
+# sample, so every contender's samples spread over the whole run.
+for i in $(seq "$count"); do
+	bench -test.bench='Lookup/tenants=(1|1000|10000)$' -test.cpu 1,2
+	bench -test.bench='RoundTrip|Fiber' -test.cpu 1,2
+	echo "sample $i/$count done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+done | tee "$out/bench.txt"
+# 100 000 tenants: the fixtures take seconds to build, so one process.
+bench -test.bench='Lookup/tenants=100000$' -test.cpu 1,2 -test.count "$count" | tee -a "$out/bench.txt"
+# Memory does not depend on -cpu; each iteration fills a whole contender.
+bench -test.bench='MemoryPerTenant' -test.benchtime 1x -test.cpu 1 -test.count 5 | tee "$out/memory.txt"
+
+# "vs base" is each contender against x/oauth2; none is the bare base.
+"$benchstat" -col '/impl@(oauth2 tenantauth naive none)' "$out/bench.txt" > "$out/benchstat.txt"
+"$benchstat" -col '/impl@(oauth2 tenantauth naive)' "$out/memory.txt" > "$out/benchstat-memory.txt"
+
+go run ./cmd/tokenload -scale "$scale" -out "$out" | tee "$out/tokenload.txt"
+go run ./cmd/plot -in "$out/results.json" -out "$out"
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"
