@@ -36,9 +36,12 @@ step "interop servers (npm ci)"
 bash interop/setup.sh
 
 step "go test -race"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 for m in "${modules[@]}"; do
 	[ -f "$m/go.mod" ] || continue
-	(cd "$m" && go test -race -count=1 ./...)
+	(cd "$m" && go test -race -count=1 ./... 2>&1) | tee -a "$results"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "go test failed in $m"; exit 1; }
 done
 
 step "benchmarks, one iteration each"
@@ -47,8 +50,11 @@ for m in . benchmarks; do
 	(cd "$m" && go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null)
 done
 if [ -d benchmarks/cmd/tokenload ]; then
-	(cd benchmarks && go run ./cmd/tokenload -smoke >/dev/null)
+	(cd benchmarks && go run ./cmd/tokenload -smoke -q >/dev/null)
 fi
 
+passed=$(grep -c '^ok ' "$results" || true)
+failed=$(grep -c '^FAIL' "$results" || true)
 echo
 echo "all checks passed"
+echo "packages: $passed passed, $failed failed"
