@@ -39,4 +39,17 @@
 // Access tokens are opaque random strings, not JWTs: clients must not parse
 // them, and the real Passport and Keycloak tokens are not meant to be parsed
 // by clients either.
+//
+// [TestProvider] is a conformance suite for any [tenantauth.Provider]: it
+// runs the same cases (grants, refresh rotation, expiry parsing, refusals,
+// Retry-After, redirects, oversized bodies, cancellation, secret redaction)
+// against a stand-in server of the provider's dialect. A new provider costs a
+// constructor and one line of test:
+//
+//	func TestConformance(t *testing.T) {
+//		tenantauthtest.TestProvider(t, tenantauthtest.PassportDialect,
+//			func(s *tenantauthtest.Server) (tenantauth.Provider, error) {
+//				return passport.New(passport.Config{Host: s.URL})
+//			})
+//	}
 package tenantauthtest
