@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,14 +49,14 @@ type fakeProvider struct {
 	inflight atomic.Int64
 	maxIn    atomic.Int64
 
-	mu       sync.Mutex
-	calls    map[string]int // ClientID → calls
-	grants   map[tenantauth.Grant]int
-	refresh_ map[string]int // refresh token → uses
+	mu          sync.Mutex
+	calls       map[string]int // ClientID → calls
+	grants      map[tenantauth.Grant]int
+	refreshUses map[string]int // refresh token → uses
 }
 
 func newFakeProvider(endpoint string) *fakeProvider {
-	return &fakeProvider{endpoint: endpoint, calls: map[string]int{}, grants: map[tenantauth.Grant]int{}, refresh_: map[string]int{}}
+	return &fakeProvider{endpoint: endpoint, calls: map[string]int{}, grants: map[tenantauth.Grant]int{}, refreshUses: map[string]int{}}
 }
 
 func (p *fakeProvider) Endpoint() string { return p.endpoint }
@@ -75,7 +74,7 @@ func (p *fakeProvider) Exchange(ctx context.Context, req tenantauth.TokenRequest
 	p.calls[req.Credentials.ClientID]++
 	p.grants[req.Grant]++
 	if req.Grant == tenantauth.GrantRefreshToken {
-		p.refresh_[req.RefreshToken.Reveal()]++
+		p.refreshUses[req.RefreshToken.Reveal()]++
 	}
 	p.mu.Unlock()
 	if p.hook != nil {
@@ -125,7 +124,7 @@ func (p *fakeProvider) MaxRefreshUses() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := 0
-	for _, n := range p.refresh_ {
+	for _, n := range p.refreshUses {
 		m = max(m, n)
 	}
 	return m
@@ -175,14 +174,3 @@ func checkNoLeak(t *testing.T, before int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-var _ = sortedKeys

@@ -29,18 +29,8 @@ type keycloakToken struct {
 }
 
 func (k *keycloak) parse(r *http.Request, body []byte) *tokenRequest {
-	req := parseKeycloakBody(r.Header.Get("Content-Type"), body)
-	req.authHeader = r.Header.Get("Authorization")
-	if req.authHeader != "" {
-		req.basicUser, req.basicPass, req.basicOK = parseBasic(req.authHeader, true, true)
-	}
-	req.grant = req.values["grant_type"]
-	req.clientID = req.basicUser
-	if v, ok := req.param("client_id"); ok {
-		req.clientID = v
-	}
-	req.username = req.values["username"]
-	return req
+	// Keycloak form-decodes Basic credentials and accepts "basic" in any case.
+	return completeTokenRequest(r, parseKeycloakBody(r.Header.Get("Content-Type"), body), true)
 }
 
 func (k *keycloak) unauthorized(w http.ResponseWriter, header http.Header) {

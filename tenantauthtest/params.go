@@ -130,6 +130,25 @@ func parsePassportJSON(req *tokenRequest, body []byte) {
 	}
 }
 
+// completeTokenRequest fills in what both dialects read the same way from a
+// token request whose body is already decoded into req: the Authorization
+// header, the grant, the client (body client_id over Basic user) and the
+// username. keycloakBasic selects Keycloak's reading of Basic credentials
+// (see parseBasic) over league's.
+func completeTokenRequest(r *http.Request, req *tokenRequest, keycloakBasic bool) *tokenRequest {
+	req.authHeader = r.Header.Get("Authorization")
+	if req.authHeader != "" {
+		req.basicUser, req.basicPass, req.basicOK = parseBasic(req.authHeader, keycloakBasic, keycloakBasic)
+	}
+	req.grant = req.values["grant_type"]
+	req.clientID = req.basicUser
+	if v, ok := req.param("client_id"); ok {
+		req.clientID = v
+	}
+	req.username = req.values["username"]
+	return req
+}
+
 // parseBasic decodes "Basic base64(user:pass)". urlDecode applies RFC 6749
 // §2.3.1's form-encoding of both parts, as Keycloak does; league does not.
 // caseInsensitive accepts "basic" in any case, as Keycloak does; league

@@ -46,18 +46,8 @@ const (
 )
 
 func (passport) parse(r *http.Request, body []byte) *tokenRequest {
-	req := parsePassportBody(r.Header.Get("Content-Type"), body)
-	req.authHeader = r.Header.Get("Authorization")
-	if req.authHeader != "" {
-		req.basicUser, req.basicPass, req.basicOK = parseBasic(req.authHeader, false, false)
-	}
-	req.grant = req.values["grant_type"]
-	req.clientID = req.basicUser
-	if v, ok := req.param("client_id"); ok {
-		req.clientID = v
-	}
-	req.username = req.values["username"]
-	return req
+	// league takes Basic credentials as they are, after "Basic " exactly.
+	return completeTokenRequest(r, parsePassportBody(r.Header.Get("Content-Type"), body), false)
 }
 
 func (passport) unauthorized(w http.ResponseWriter, header http.Header) {
