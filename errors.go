@@ -36,9 +36,11 @@ var (
 	// ErrClosed means the Manager was closed.
 	ErrClosed = errors.New("tenantauth: manager closed")
 
-	// ErrInsecureEndpoint means a token endpoint URL is not https and not on a
-	// loopback host, and plain HTTP was not explicitly allowed.
-	ErrInsecureEndpoint = errors.New("tenantauth: token endpoint must use https")
+	// ErrInsecureEndpoint means a URL is not https and not on a loopback
+	// host, and plain HTTP was not explicitly allowed: a token endpoint
+	// (nothing was sent), or an API a tenant's token was asked for
+	// ([Manager.TokenForURL]: no token was handed out).
+	ErrInsecureEndpoint = errors.New("tenantauth: https required (plain http only on loopback or by explicit opt-in)")
 
 	// ErrMalformedResponse means a token endpoint answered 2xx with something
 	// that is not a usable token: not a JSON object, no access_token, a

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -70,8 +71,9 @@ type Manager struct {
 
 // entry is what the cache holds for a tenant. It is immutable once cached.
 type entry struct {
-	tok   *Token
-	hosts []string // the tenant's APIHosts; nil allows any host
+	tok      *Token
+	hosts    []string // the tenant's APIHosts; nil allows any host
+	insecure bool     // the tenant's AllowInsecureHTTP
 	// Deadlines on the Manager's clock: refresh in the background from
 	// refreshAt, stop serving from staleAt, and expireAt is the real expiry.
 	refreshAt, staleAt, expireAt int64
@@ -211,6 +213,26 @@ func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Tok
 	}
 	if !hostAllowed(e.hosts, host) {
 		return nil, &hostError{tenant: tenantID, host: host}
+	}
+	return e.tok, nil
+}
+
+// TokenForURL is [Manager.TokenForHost] for a request to u, which also
+// refuses to hand out a token for plain http: u's scheme must be https (or
+// wss), unless u's host is loopback ("localhost", 127.0.0.0/8, ::1) or the
+// tenant sets [Tenant.AllowInsecureHTTP]. A refusal wraps
+// ErrInsecureEndpoint; nothing should be sent then. The middleware call it
+// for every request.
+func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) (*Token, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAllowed(e.hosts, u.Host) {
+		return nil, &hostError{tenant: tenantID, host: u.Host}
+	}
+	if !e.insecure && !secureDestination(u.Scheme, u.Host) {
+		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
 	return e.tok, nil
 }
@@ -472,6 +494,7 @@ func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string) (*entry, error
 	if len(t.APIHosts) > 0 {
 		e.hosts = append([]string(nil), t.APIHosts...)
 	}
+	e.insecure = t.AllowInsecureHTTP
 	return e, nil
 }
 
@@ -706,12 +729,25 @@ func (m *Manager) Stats() Stats {
 	}
 }
 
-type hostError struct{ tenant, host string }
+// hostError refuses a destination: a host outside the tenant's APIHosts,
+// or, when scheme is set, a plain-http URL.
+type hostError struct{ tenant, host, scheme string }
 
 func (e *hostError) Error() string {
+	if e.scheme != "" {
+		return fmt.Sprintf("tenantauth: tenant %q may not send its token over %q to host %q "+
+			"(https is required off loopback unless the tenant or the middleware allows insecure http)",
+			e.tenant, e.scheme, e.host)
+	}
 	return fmt.Sprintf("tenantauth: tenant %q may not send its token to host %q", e.tenant, e.host)
 }
-func (e *hostError) Unwrap() error { return ErrHostNotAllowed }
+
+func (e *hostError) Unwrap() error {
+	if e.scheme != "" {
+		return ErrInsecureEndpoint
+	}
+	return ErrHostNotAllowed
+}
 
 func errConfig(msg string) error { return &configError{msg} }
 

@@ -2,7 +2,6 @@ package tenantauth
 
 import (
 	"context"
-	"strings"
 )
 
 // A Tenant is one customer account: where its tokens come from, with which
@@ -17,53 +16,27 @@ type Tenant struct {
 	// APIHosts lists the hosts this tenant's token may be sent to. Empty
 	// means any host. See [Tenant.AllowsHost] for the matching rules.
 	APIHosts []string
+	// AllowInsecureHTTP lets the middleware send this tenant's token over
+	// plain http to a host that is not loopback. False (the default) refuses
+	// it with an error wrapping [ErrInsecureEndpoint]: a bearer token on
+	// the wire in clear text is anyone's token. See [Manager.TokenForURL].
+	AllowInsecureHTTP bool
 }
 
 // AllowsHost reports whether the tenant's token may be sent to host, a
 // URL host with or without a port ("api.example.com", "api.example.com:8443",
 // "[::1]:8080").
 //
-// Matching is case-insensitive. An APIHosts entry with a port matches only
-// that host and port; an entry without a port matches the host on any port;
-// an entry "*.example.com" matches every subdomain of example.com (not
-// example.com itself). An empty APIHosts allows every host.
+// Matching is ASCII case-insensitive. An APIHosts entry with a port matches
+// only that host and port; an entry without a port matches the host on any
+// port; an entry "*.example.com" matches every subdomain of example.com (not
+// example.com itself), and names only: an IP literal matches only the same
+// IP literal listed as an entry ("10.0.0.7", "[2001:db8::1]:8443"). A host
+// that is not well formed — an IPv6 zone ("[::1%25eth0]"), a bad port,
+// characters outside a DNS name — matches nothing. An empty APIHosts allows
+// every host.
 func (t Tenant) AllowsHost(host string) bool {
 	return hostAllowed(t.APIHosts, host)
-}
-
-func hostAllowed(allowed []string, host string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	name := hostName(host)
-	for _, a := range allowed {
-		switch {
-		case strings.EqualFold(a, host), strings.EqualFold(a, name):
-			return true
-		case strings.HasPrefix(a, "[") && strings.EqualFold(strings.Trim(a, "[]"), name):
-			return true
-		case strings.HasPrefix(a, "*.") && len(name) > len(a)-1 &&
-			strings.EqualFold(name[len(name)-(len(a)-1):], a[1:]):
-			return true
-		}
-	}
-	return false
-}
-
-// hostName strips the port and IPv6 brackets from a URL host without
-// allocating (net.SplitHostPort allocates an error for a host without port,
-// the common case on the per-request path).
-func hostName(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.IndexByte(host, ']'); i > 0 {
-			return host[1:i]
-		}
-		return host[1:]
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
-		return host[:i]
-	}
-	return host
 }
 
 // A TenantSource looks tenants up by ID. The Manager asks it once per token

@@ -63,3 +63,49 @@ func TestAllowsHost(t *testing.T) {
 		t.Errorf("AllowsHost allocates %v times", n)
 	}
 }
+
+// TestAllowsHostNamesOnly is the property behind the token's destination: a
+// wildcard matches names only, a zone is never accepted, and an IP literal
+// matches only itself.
+func TestAllowsHostNamesOnly(t *testing.T) {
+	tn := tenantauth.Tenant{APIHosts: []string{"*.example.com", "10.0.0.7", "[2001:db8::1]:8443"}}
+	for host, want := range map[string]bool{
+		"[::ffff:127.0.0.1%25.example.com]":      false, // zone kept a suffix: Go dials 127.0.0.1
+		"[::ffff:127.0.0.1%25.example.com]:443":  false,
+		"[::1%.example.com]":                     false,
+		"[::1%25eth0.example.com]":               false,
+		"::1%.example.com":                       false,
+		"127.0.0.1.example.com":                  true, // a name: DNS decides, inside example.com
+		"10.0.0.7":                               true,
+		"10.0.0.7:80":                            true,
+		"[::ffff:10.0.0.7]":                      true, // the same address
+		"10.0.0.8":                               false,
+		"[2001:db8::1]:8443":                     true,
+		"[2001:DB8:0::1]:8443":                   true,
+		"[2001:db8::1]":                          false,
+		"[2001:db8::1%25x]:8443":                 false,
+		"a.example.com:99999999":                 false,
+		"a.example.com:":                         false,
+		"a.example.com:8x":                       false,
+		"a.example.com]":                         false,
+		"a.example.com.":                         false,
+		"a..example.com":                         false,
+		"a.example.com@evil.test":                false,
+		"\u212aey.example.com":                   false, // Kelvin sign folds to k in Unicode
+		"a%2eexample.com":                        false,
+		"*.example.com":                          false,
+		"evil.example.com\x00":                   false,
+		"[fe80::1%25en0]":                        false,
+		"x.EXAMPLE.com":                          true,
+		"example.com":                            false,
+		"[::ffff:127.0.0.1%25.example.com]:8443": false,
+	} {
+		if got := tn.AllowsHost(host); got != want {
+			t.Errorf("AllowsHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+	zoned := tenantauth.Tenant{APIHosts: []string{"[fe80::1%25en0]", "fe80::1%en0"}}
+	if zoned.AllowsHost("[fe80::1%25en0]") || zoned.AllowsHost("[fe80::1]") {
+		t.Error("an entry with a zone must match nothing")
+	}
+}

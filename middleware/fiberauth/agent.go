@@ -23,10 +23,11 @@ import (
 // Authentication happens in a fasthttp RoundTripper that Do installs on the
 // Agent's HostClient for the duration of the call (and removes afterwards):
 //
-//   - The token goes only to the tenant's APIHosts: the Agent's dial
-//     address is checked with [tenantauth.Manager.TokenForHost]; a refused
-//     request is not sent and errs holds an error matching
-//     tenantauth.ErrHostNotAllowed.
+//   - The token goes only to the tenant's APIHosts, and over plain http
+//     only to loopback (or a tenant with AllowInsecureHTTP): the Agent's
+//     dial address is checked with [tenantauth.Manager.TokenForURL]; a
+//     refused request is not sent and errs holds an error matching
+//     tenantauth.ErrHostNotAllowed or tenantauth.ErrInsecureEndpoint.
 //   - A redirect whose URL leaves the Agent's host gets no token. (Fiber's
 //     Agent would still dial its original address for it.)
 //   - A 401 invalidates the token that was sent; the request is retried once
@@ -46,11 +47,11 @@ import (
 // The tenant is the one in c.UserContext() or stored by [New]; without one,
 // nothing is sent and errs holds ErrMissingTenant.
 func Do(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent) (code int, body []byte, errs []error) {
-	return doAgent(c, m, a, false)
+	return doAgent(c, m, a, false, false)
 }
 
 // doAgent is Do with the retry policy for unsafe methods.
-func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, retryUnsafe bool) (int, []byte, []error) {
+func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, retryUnsafe, insecure bool) (int, []byte, []error) {
 	id, ok := tenantOf(c)
 	var err error
 	switch {
@@ -79,7 +80,7 @@ func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, retryUnsafe bo
 	}
 
 	prev := hc.Transport
-	rt := &agentTransport{m: m, ctx: c.UserContext(), id: id, next: prev, retryUnsafe: retryUnsafe}
+	rt := &agentTransport{m: m, ctx: c.UserContext(), id: id, next: prev, retryUnsafe: retryUnsafe, insecure: insecure}
 	if rt.next == nil {
 		rt.next = fasthttp.DefaultTransport
 	}
@@ -114,6 +115,7 @@ type agentTransport struct {
 	id          string
 	next        fasthttp.RoundTripper
 	retryUnsafe bool
+	insecure    bool // plain http allowed off loopback
 	retried     bool
 }
 
@@ -130,7 +132,7 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 		req.Header.Del(fiber.HeaderAuthorization)
 		return t.next.RoundTrip(hc, req, resp)
 	}
-	tok, err := t.m.TokenForHost(t.ctx, t.id, hc.Addr)
+	tok, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
 	if err != nil {
 		req.Header.Del(fiber.HeaderAuthorization)
 		return false, err
@@ -147,7 +149,7 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	// hands back the same one.
 	t.retried = true
 	t.m.Invalidate(t.id, tok)
-	fresh, err := t.m.TokenForHost(t.ctx, t.id, hc.Addr)
+	fresh, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
 	if err != nil || fresh == tok {
 		req.Header.Del(fiber.HeaderAuthorization)
 		return false, nil // the 401 stands

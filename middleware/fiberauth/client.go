@@ -1,9 +1,11 @@
 package fiberauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,6 +38,14 @@ type ClientConfig struct {
 	// X-Idempotency-Key header are, as in middleware/httpauth. A 401 usually
 	// means the API did nothing, but only you know that of your API.
 	RetryUnsafeMethods bool
+
+	// AllowInsecureHTTP lets the Client send tokens over plain http to hosts
+	// that are not loopback, for every tenant. False (the default) refuses
+	// such a request before sending it, with an error matching
+	// tenantauth.ErrInsecureEndpoint, unless the tenant sets
+	// [tenantauth.Tenant.AllowInsecureHTTP]: a bearer token sent in clear
+	// text is anyone's token.
+	AllowInsecureHTTP bool
 }
 
 // A Client sends requests to tenants' APIs from Fiber handlers over one
@@ -50,6 +60,7 @@ type Client struct {
 	hc          *fasthttp.Client
 	timeout     time.Duration
 	retryUnsafe bool
+	insecure    bool
 }
 
 // Format implements [fmt.Formatter]. A Client holds a Manager, and with it
@@ -58,7 +69,8 @@ func (cl *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "fibera
 
 // NewClient returns a Client configured by cfg.
 func NewClient(cfg ClientConfig) *Client {
-	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, retryUnsafe: cfg.RetryUnsafeMethods}
+	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, retryUnsafe: cfg.RetryUnsafeMethods,
+		insecure: cfg.AllowInsecureHTTP}
 	if cl.hc == nil {
 		cl.hc = &fasthttp.Client{}
 	}
@@ -102,11 +114,12 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	if len(uh) == 0 {
 		return errNoHost
 	}
-	// A real copy: TokenForHost may keep the host in its error.
+	// A real copy: the Manager may keep the host in its error.
 	host := string(uh)
 	ctx := c.UserContext()
+	tls := string(req.URI().Scheme()) == "https"
 
-	tok, err := cl.m.TokenForHost(ctx, id, host)
+	tok, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
 	if err != nil {
 		return err
 	}
@@ -116,7 +129,7 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	}
 
 	cl.m.Invalidate(id, tok)
-	fresh, err := cl.m.TokenForHost(ctx, id, host)
+	fresh, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
 	if err != nil || fresh == tok {
 		return nil // the 401 stands
 	}
@@ -134,7 +147,21 @@ func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {
 // DoAgent is [Do] with the Client's Manager and retry policy. The Agent
 // still uses its own connection, not the Client's pool.
 func (cl *Client) DoAgent(c *fiber.Ctx, a *fiber.Agent) (code int, body []byte, errs []error) {
-	return doAgent(c, cl.m, a, cl.retryUnsafe)
+	return doAgent(c, cl.m, a, cl.retryUnsafe, cl.insecure)
+}
+
+// tokenFor asks m for tenant id's token for a request to host, over TLS or
+// not: the host and the scheme are checked, or the host only when plain
+// http was allowed by the caller's config.
+func tokenFor(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, error) {
+	if insecureOK {
+		return m.TokenForHost(ctx, id, host)
+	}
+	u := url.URL{Scheme: "http", Host: host}
+	if tls {
+		u.Scheme = "https"
+	}
+	return m.TokenForURL(ctx, id, &u)
 }
 
 // CloseIdleConnections closes the idle connections of the Client's pool.

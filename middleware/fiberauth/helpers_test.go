@@ -52,7 +52,8 @@ type tenantSpec struct {
 }
 
 // newManager returns a real Manager over p for the tenants, closed when the
-// test ends. The tenant's ClientID is its ID, so tokens name their tenant.
+// test ends. The tenant's ClientID is its ID, so tokens name their tenant,
+// and plain http is allowed (tests of the https rule build their own).
 // Its invalidation cooldown is an hour, so that a second Invalidate of a
 // tenant within a test is ignored, deterministically.
 func newManager(t testing.TB, p tenantauth.Provider, tenants ...tenantSpec) *tenantauth.Manager {
@@ -64,6 +65,8 @@ func newManager(t testing.TB, p tenantauth.Provider, tenants ...tenantSpec) *ten
 			Provider:    p,
 			Credentials: tenantauth.Credentials{ClientID: s.id, ClientSecret: "secret-" + tenantauth.Secret(s.id)},
 			APIHosts:    s.hosts,
+			// The test APIs (a.test, b.test) are in-memory, over plain http.
+			AllowInsecureHTTP: true,
 		}
 	}
 	m, err := tenantauth.New(tenantauth.Config{Tenants: ts, InvalidateCooldown: time.Hour})

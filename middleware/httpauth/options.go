@@ -49,6 +49,16 @@ func WithInvalidTokenOn403() Option {
 	return func(t *Transport) { t.invalidOn403 = true }
 }
 
+// WithInsecureHTTP lets the Transport send tokens over plain http to hosts
+// that are not loopback, for every tenant. Without it such a request fails
+// with an error wrapping [tenantauth.ErrInsecureEndpoint] before anything is
+// sent, unless the tenant itself sets [tenantauth.Tenant.AllowInsecureHTTP].
+// A bearer token sent in clear text is anyone's token: use this only on a
+// network you trust, such as a sidecar's.
+func WithInsecureHTTP() Option {
+	return func(t *Transport) { t.insecureHTTP = true }
+}
+
 // defaultTenant is the default tenant function.
 func defaultTenant(req *http.Request) (string, bool) {
 	return tenantauth.TenantFromContext(req.Context())

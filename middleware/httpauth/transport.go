@@ -1,10 +1,12 @@
 package httpauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/tenantauth/tenantauth"
 )
@@ -38,6 +40,7 @@ type Transport struct {
 	passThrough  bool
 	retryUnsafe  bool
 	invalidOn403 bool
+	insecureHTTP bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -81,7 +84,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNilURL
 	}
 	ctx := req.Context()
-	tok, err := t.m.TokenForHost(ctx, tenant, req.URL.Host)
+	tok, err := t.token(ctx, tenant, req.URL)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -100,7 +103,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// Try once more with a fresh token — unless the Manager, inside its
 	// cooldown, hands back the same token: retrying would repeat the 401.
-	fresh, err := t.m.TokenForHost(ctx, tenant, req.URL.Host)
+	fresh, err := t.token(ctx, tenant, req.URL)
 	if err != nil || fresh == tok {
 		return resp, nil
 	}
@@ -114,6 +117,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	retry := withAuthorization(req, fresh.Authorization())
 	retry.Body = body
 	return t.send(retry)
+}
+
+// token asks the Manager for the tenant's token for u: host and scheme
+// checked, or the host only when plain http was allowed for this Transport.
+func (t *Transport) token(ctx context.Context, tenant string, u *url.URL) (*tenantauth.Token, error) {
+	if t.insecureHTTP {
+		return t.m.TokenForHost(ctx, tenant, u.Host)
+	}
+	return t.m.TokenForURL(ctx, tenant, u)
 }
 
 // send passes req to the base transport and holds it to the RoundTripper
