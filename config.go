@@ -50,12 +50,26 @@ type Config struct {
 	// to 5 s. Zero means 100 ms.
 	RetryBackoff time.Duration
 
-	// BadCredentialsTTL is how long a refusal of a tenant's credentials
-	// (ErrInvalidCredentials), or a TenantSource's ErrUnknownTenant, is
-	// remembered: calls for that tenant fail at once instead of hammering the
-	// token endpoint or the tenant store. Zero means 30 s; negative disables
-	// it. [Manager.Forget] clears it (call it when you add a tenant).
+	// BadCredentialsTTL is how long a refusal of a tenant's request is
+	// remembered: its credentials (ErrInvalidCredentials), its grant or
+	// scope (any 4xx but 408 and 429), a record that cannot make a request,
+	// or a TenantSource's ErrUnknownTenant. Calls for that tenant fail at
+	// once instead of hammering the token endpoint or the tenant store.
+	// Transient failures (408, 429, 5xx, network) are never remembered this
+	// way. Unknown IDs are remembered apart from known tenants, so that a
+	// flood of them cannot make the Manager forget a known tenant's refusal.
+	// Zero means 30 s; negative disables it. [Manager.Forget] clears it
+	// (call it when you add a tenant or change its credentials).
 	BadCredentialsTTL time.Duration
+
+	// MaxLookups bounds how many TenantSource lookups run at once, one per
+	// tenant whose token is being fetched. Past it, Token fails at once with
+	// an error wrapping ErrTooManyLookups and starts nothing, so a flood of
+	// distinct tenant IDs cannot grow goroutines or hammer the tenant store.
+	// A static [Tenants] map is looked up in the caller and needs no bound
+	// (an unknown ID then costs no goroutine at all). Zero means 1 024;
+	// negative means no bound.
+	MaxLookups int
 
 	// InvalidateCooldown limits forced refreshes ([Manager.Invalidate]) to one
 	// per tenant per period, so an API that rejects every fresh token cannot

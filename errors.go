@@ -33,6 +33,12 @@ var (
 	// host outside the tenant's APIHosts. Nothing was sent.
 	ErrHostNotAllowed = errors.New("tenantauth: host not in tenant's APIHosts")
 
+	// ErrTooManyLookups means no fetch was started for a tenant because
+	// Config.MaxLookups TenantSource lookups were already under way: a flood
+	// of tenant IDs fails fast instead of growing goroutines and hammering
+	// the tenant store. Retry later.
+	ErrTooManyLookups = errors.New("tenantauth: too many tenant lookups under way")
+
 	// ErrClosed means the Manager was closed.
 	ErrClosed = errors.New("tenantauth: manager closed")
 

@@ -30,6 +30,9 @@ const (
 	maxRetryBackoff           = 5 * time.Second
 	defaultBadCredentialsTTL  = 30 * time.Second
 	defaultInvalidateCooldown = time.Second
+	defaultMaxLookups         = 1024
+	// maxStrangers bounds how many refused tenant IDs are remembered.
+	maxStrangers = 4096
 )
 
 // A Manager hands out each tenant's access token: from its cache while the
@@ -64,7 +67,16 @@ type Manager struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
-	notes   *simplelru.LRU[string, *note] // per-tenant slow-path memory, bounded
+	// notes is the slow-path memory of known tenants (refusals, cooldowns);
+	// strangers remembers IDs the TenantSource refused. Separate bounds, so
+	// a flood of unknown IDs cannot evict what is known about real tenants.
+	notes     *simplelru.LRU[string, *note]
+	strangers *simplelru.LRU[string, refusal]
+	// static is set when cfg.Tenants is a Tenants map: it is looked up in
+	// the caller, so an unknown ID costs neither a goroutine nor a lookup
+	// slot. (Not the map itself: fmt's fallback would print it.)
+	static  bool
+	lookups atomic.Int64 // TenantSource lookups under way; incremented under mu
 
 	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
 }
@@ -88,11 +100,24 @@ type flight struct {
 	forgotten bool   // Forget ran meanwhile: do not cache the result
 }
 
-// note remembers what the slow path must know about a tenant.
+// note remembers what the slow path must know about a known tenant.
 type note struct {
-	refused       error // remembered refusal (bad credentials, unknown tenant)
-	refusedUntil  int64
+	refusal             // remembered refusal of the tenant's request
 	cooldownUntil int64 // no forced refresh before
+}
+
+// refusal is a remembered refusal and when it stops being remembered.
+type refusal struct {
+	refused      error
+	refusedUntil int64
+}
+
+// active returns the refusal when it is still remembered at now.
+func (r refusal) active(now int64) error {
+	if r.refused != nil && now < r.refusedUntil {
+		return r.refused
+	}
+	return nil
 }
 
 // New returns a Manager configured by cfg. It starts no goroutine until a
@@ -104,12 +129,19 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.CacheSize < 0 || cfg.DefaultLifetime < 0 || cfg.FetchTimeout < 0 || cfg.RetryBackoff < 0 {
 		return nil, errConfig("CacheSize, DefaultLifetime, FetchTimeout and RetryBackoff must not be negative")
 	}
+	static, _ := cfg.Tenants.(Tenants)
+	for key, t := range static {
+		if t.ID != "" && t.ID != key {
+			return nil, errConfig(fmt.Sprintf("Tenants[%q] has ID %q: a tenant's key and ID must be the same", key, t.ID))
+		}
+	}
 	setDefault(&cfg.CacheSize, defaultCacheSize)
 	setDefault(&cfg.DefaultLifetime, defaultDefaultLifetime)
 	setDefault(&cfg.FetchTimeout, defaultFetchTimeout)
 	setDefault(&cfg.RetryBackoff, defaultRetryBackoff)
 	setDefault(&cfg.BadCredentialsTTL, defaultBadCredentialsTTL)
 	setDefault(&cfg.InvalidateCooldown, defaultInvalidateCooldown)
+	setDefault(&cfg.MaxLookups, defaultMaxLookups)
 	switch {
 	case cfg.Retries == 0:
 		cfg.Retries = defaultRetries
@@ -122,6 +154,7 @@ func New(cfg Config) (*Manager, error) {
 		policy:  cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
 		log:     cfg.Logger,
 		flights: make(map[string]*flight),
+		static:  static != nil,
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -143,6 +176,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
 	}
 	if m.notes, err = simplelru.NewLRU[string, *note](max(cfg.CacheSize, 1024), nil); err != nil {
+		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
+	}
+	if m.strangers, err = simplelru.NewLRU[string, refusal](maxStrangers, nil); err != nil {
 		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
 	}
 	if cfg.Clock == nil {
@@ -259,13 +295,20 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 	if id == "" {
 		return nil, ErrNoTenant
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // nobody would wait for what a fetch brings
+	}
+	if m.static && stale == nil {
+		if _, ok := m.cfg.Tenants.(Tenants)[id]; !ok {
+			return nil, &unknownTenantError{id: id}
+		}
+	}
 	m.mu.Lock()
 	if m.closed.Load() {
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if n, ok := m.notes.Peek(id); ok && n.refused != nil && now < n.refusedUntil {
-		err := n.refused
+	if err := m.remembered(id, now); err != nil {
 		m.mu.Unlock()
 		return nil, err
 	}
@@ -283,6 +326,10 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		}
 		if e != nil {
 			stale = e
+		}
+		if !m.reserveLookup() {
+			m.mu.Unlock()
+			return nil, &busyError{id: id, limit: m.cfg.MaxLookups}
 		}
 		f = m.start(id, stale, false)
 	}
@@ -314,8 +361,41 @@ func (m *Manager) refreshAhead(id string, cur *entry) {
 	if e, ok := m.cache.Peek(id); !ok || e != cur {
 		return // replaced or dropped meanwhile: cur's refresh token may be spent
 	}
+	if !m.reserveLookup() {
+		return // the lookups are saturated; a later hit claims the refresh again
+	}
 	m.refreshes.Add(1)
 	m.start(id, cur, true)
+}
+
+// remembered returns the refusal remembered for id, if any. m.mu must be
+// held.
+func (m *Manager) remembered(id string, now int64) error {
+	if n, ok := m.notes.Peek(id); ok {
+		if err := n.active(now); err != nil {
+			return err
+		}
+	}
+	if r, ok := m.strangers.Peek(id); ok {
+		return r.active(now)
+	}
+	return nil
+}
+
+// reserveLookup takes one of the Config.MaxLookups slots for a flight's
+// TenantSource lookup, reporting false when all are taken; the flight gives
+// it back when its lookup returns. A static Tenants map needs none. m.mu
+// must be held: increments happen only under it, so the check cannot be
+// overtaken.
+func (m *Manager) reserveLookup() bool {
+	if m.static || m.cfg.MaxLookups < 0 {
+		return true
+	}
+	if m.lookups.Load() >= int64(m.cfg.MaxLookups) {
+		return false
+	}
+	m.lookups.Add(1)
+	return true
 }
 
 // start launches a flight. m.mu must be held.
@@ -363,10 +443,11 @@ func (m *Manager) publish(id string, f *flight, val *entry, err error, backgroun
 	case err == nil && !f.forgotten:
 		m.cache.Set(id, val, val.refreshAt, val.staleAt)
 	case err == nil:
-	case m.refusal(err) && m.cfg.BadCredentialsTTL > 0 && !f.forgotten:
-		n := m.note(id)
-		n.refused = &refusedError{tenant: id, err: err}
-		n.refusedUntil = now + int64(m.cfg.BadCredentialsTTL)
+	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten:
+	case errors.Is(err, ErrUnknownTenant):
+		m.strangers.Add(id, refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)})
+	case refused(err):
+		m.note(id).refusal = refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)}
 	}
 	if err != nil && f.stale != nil {
 		// Release the refresh claim, and hold off the next background
@@ -397,10 +478,19 @@ func retryDelay(untilStale int64) int64 {
 	return min(max(untilStale/4, int64(250*time.Millisecond)), int64(30*time.Second))
 }
 
-// refusal reports whether err is worth remembering for the tenant: its
-// credentials were refused, or the TenantSource does not know it.
-func (m *Manager) refusal(err error) bool {
-	return errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrUnknownTenant)
+// refused reports whether err is a refusal of the tenant's request that
+// asking again will not change, and so is remembered for the tenant: its
+// credentials, its grant, its scope refused (any 4xx but 408 and 429, or
+// an error in a 2xx), a tenant record that cannot make a request, an
+// endpoint that redirects or is not https. Transient failures (408, 429,
+// 5xx, network) are left to the retries and the breaker.
+func refused(err error) bool {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.TenantFault()
+	}
+	return errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errNoProvider) ||
+		errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureEndpoint)
 }
 
 // fetchSafely is fetch with a provider panic turned into an error, so that
@@ -424,15 +514,12 @@ var errProviderPanic = errors.New("tenantauth: provider panicked")
 // refresh token when it has a usable one, falling back to the full grant
 // when the refresh is refused.
 func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*entry, error) {
-	t, err := m.cfg.Tenants.Tenant(ctx, id)
-	switch {
-	case err == ErrUnknownTenant:
-		return nil, fmt.Errorf("%w %q", err, id)
-	case err != nil:
-		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, err)
+	t, err := m.lookup(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if t.Provider == nil {
-		return nil, fmt.Errorf("tenantauth: tenant %q has no Provider", id)
+		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errNoProvider)
 	}
 	endpoint := RedactURL(t.Provider.Endpoint())
 	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
@@ -454,6 +541,30 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		return nil, err
 	}
 	return m.newEntry(tok, t, endpoint)
+}
+
+var errNoProvider = errors.New("tenantauth: tenant has no Provider")
+
+// lookup asks the TenantSource for id and gives back the lookup slot the
+// flight holds. A tenant returned under another ID is refused: a store that
+// matches IDs case-insensitively would otherwise give one tenant an entry
+// per spelling, each with its own token request, and Forget of one
+// spelling would leave the others holding the old token.
+func (m *Manager) lookup(ctx context.Context, id string) (Tenant, error) {
+	if !m.static && m.cfg.MaxLookups > 0 {
+		defer m.lookups.Add(-1) // deferred: a TenantSource may panic
+	}
+	t, err := m.cfg.Tenants.Tenant(ctx, id)
+	switch {
+	case errors.Is(err, ErrUnknownTenant):
+		return Tenant{}, &unknownTenantError{id: id, err: err}
+	case err != nil:
+		return Tenant{}, fmt.Errorf("tenantauth: tenant %q: %w", id, err)
+	case t.ID != "" && t.ID != id:
+		return Tenant{}, &unknownTenantError{id: id, canonical: t.ID}
+	}
+	t.ID = id
+	return t, nil
 }
 
 // errExpiredToken is returned when a token endpoint hands out a token
@@ -661,6 +772,7 @@ func (m *Manager) Forget(tenantID string) {
 		delete(m.flights, tenantID)
 	}
 	m.notes.Remove(tenantID)
+	m.strangers.Remove(tenantID)
 	m.cache.Delete(tenantID)
 	m.mu.Unlock()
 }
@@ -748,6 +860,44 @@ func (e *hostError) Unwrap() error {
 	}
 	return ErrHostNotAllowed
 }
+
+// unknownTenantError is ErrUnknownTenant for one ID: the TenantSource does
+// not know it (err, when it said more than ErrUnknownTenant), or returned
+// a tenant whose ID is canonical instead.
+type unknownTenantError struct {
+	id, canonical string
+	err           error
+}
+
+func (e *unknownTenantError) Error() string {
+	switch {
+	case e.canonical != "":
+		return fmt.Sprintf("tenantauth: unknown tenant %q: the TenantSource returned tenant %q; "+
+			"ask for a tenant by its own ID, spelled exactly", e.id, e.canonical)
+	case e.err != nil && e.err != ErrUnknownTenant:
+		return fmt.Sprintf("tenantauth: tenant %q: %v", e.id, e.err)
+	}
+	return fmt.Sprintf("tenantauth: unknown tenant %q", e.id)
+}
+
+func (e *unknownTenantError) Unwrap() []error {
+	if e.err != nil && e.err != ErrUnknownTenant {
+		return []error{ErrUnknownTenant, e.err}
+	}
+	return []error{ErrUnknownTenant}
+}
+
+// busyError says that a fetch was not started because Config.MaxLookups
+// TenantSource lookups were already under way.
+type busyError struct {
+	id    string
+	limit int
+}
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("tenantauth: tenant %q: %d tenant lookups already under way; not looked up (Config.MaxLookups)", e.id, e.limit)
+}
+func (e *busyError) Unwrap() error { return ErrTooManyLookups }
 
 func errConfig(msg string) error { return &configError{msg} }
 

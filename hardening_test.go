@@ -1,0 +1,242 @@
+package tenantauth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantauth/tenantauth"
+)
+
+// TestNonTransientRefusalsRemembered: every refusal of a tenant's request
+// that asking again cannot change is remembered like bad credentials, with
+// Forget as the way out; transient failures are not.
+func TestNonTransientRefusalsRemembered(t *testing.T) {
+	refusals := map[string]error{
+		"invalid_scope":          &tenantauth.TokenError{StatusCode: 400, Code: "invalid_scope"},
+		"unsupported_grant_type": &tenantauth.TokenError{StatusCode: 400, Code: "unsupported_grant_type"},
+		"403":                    &tenantauth.TokenError{StatusCode: 403},
+		"realm does not exist":   &tenantauth.TokenError{StatusCode: 404, Code: "Realm does not exist"},
+		"error in a 200":         &tenantauth.TokenError{StatusCode: 200, Code: "invalid_request"},
+	}
+	for name, refusal := range refusals {
+		t.Run(name, func(t *testing.T) {
+			p := newFakeProvider("https://idp.example/token")
+			p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) { return nil, refusal }
+			m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1), Retries: -1})
+			for range 200 {
+				if _, err := m.Token(context.Background(), "t0"); !errors.Is(err, refusal) {
+					t.Fatalf("err = %v; want the refusal", err)
+				}
+			}
+			if n := p.TotalCalls(); n != 1 {
+				t.Fatalf("200 calls cost %d token requests; want 1", n)
+			}
+			m.Forget("t0")
+			m.Token(context.Background(), "t0")
+			if n := p.TotalCalls(); n != 2 {
+				t.Fatalf("after Forget: %d token requests; want 2", n)
+			}
+		})
+	}
+	t.Run("transient is not remembered", func(t *testing.T) {
+		p := newFakeProvider("https://idp.example/token")
+		p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+			return nil, &tenantauth.TokenError{StatusCode: 503}
+		}
+		m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 1), Retries: -1})
+		for range 3 {
+			m.Token(context.Background(), "t0")
+		}
+		if n := p.TotalCalls(); n != 3 {
+			t.Fatalf("3 calls on a 503 cost %d token requests; want 3 (not remembered)", n)
+		}
+	})
+}
+
+// TestDoneContextStartsNothing: a caller that has already left costs no
+// tenant lookup and no goroutine.
+func TestDoneContextStartsNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var lookups atomic.Int64
+	m := mustManager(t, tenantauth.Config{Tenants: tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
+		lookups.Add(1)
+		<-ctx.Done()
+		return tenantauth.Tenant{}, ctx.Err()
+	})})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 5000 {
+		if _, err := m.Token(ctx, fmt.Sprintf("id-%d", i)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v; want context.Canceled", err)
+		}
+	}
+	if n := lookups.Load(); n != 0 {
+		t.Fatalf("%d tenant lookups for callers already gone; want 0", n)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("goroutines grew from %d to %d", before, n)
+	}
+}
+
+// TestLookupsBounded: a flood of distinct tenant IDs runs at most
+// MaxLookups tenant lookups at once; the others fail fast with
+// ErrTooManyLookups and start nothing. Closing leaves no goroutine.
+func TestLookupsBounded(t *testing.T) {
+	before := runtime.NumGoroutine()
+	const limit = 8
+	var inLookup, maxIn atomic.Int64
+	release := make(chan struct{})
+	p := newFakeProvider("https://idp.example/token")
+	m, err := tenantauth.New(tenantauth.Config{MaxLookups: limit, Tenants: tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
+		n := inLookup.Add(1)
+		defer inLookup.Add(-1)
+		for {
+			old := maxIn.Load()
+			if n <= old || maxIn.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		<-release
+		return tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{ClientID: id}}, nil
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var busy, ok atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := m.Token(ctx, fmt.Sprintf("flood-%d", i))
+			switch {
+			case errors.Is(err, tenantauth.ErrTooManyLookups):
+				busy.Add(1)
+			case err == nil:
+				ok.Add(1)
+			default:
+				t.Errorf("err = %v", err)
+			}
+		}()
+	}
+	// Wait until every call has either failed fast or is waiting on one of
+	// the blocked lookups.
+	for busy.Load()+inLookup.Load() < 500 && busy.Load() < 500-limit {
+		runtime.Gosched()
+		if ctx.Err() != nil {
+			t.Fatal("flood did not settle")
+		}
+	}
+	close(release)
+	wg.Wait()
+	if got := maxIn.Load(); got > limit {
+		t.Fatalf("%d lookups at once; want at most %d", got, limit)
+	}
+	if busy.Load() < 500-limit || ok.Load() > limit {
+		t.Fatalf("busy=%d ok=%d; want ≥ %d refused fast", busy.Load(), ok.Load(), 500-limit)
+	}
+	// The slots come back: a later call is looked up.
+	if _, err := m.Token(context.Background(), "later"); err != nil {
+		t.Fatalf("after the flood: %v", err)
+	}
+	m.Close()
+	checkNoLeak(t, before)
+}
+
+// TestStaticUnknownIDCostsNothing: with a Tenants map, an unknown ID is
+// refused in the caller: no goroutine, nothing remembered.
+func TestStaticUnknownIDCostsNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(newFakeProvider("https://idp.example/token"), 1)})
+	for i := range 10_000 {
+		if _, err := m.Token(context.Background(), fmt.Sprintf("stranger-%d", i)); !errors.Is(err, tenantauth.ErrUnknownTenant) {
+			t.Fatalf("err = %v; want ErrUnknownTenant", err)
+		}
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("goroutines grew from %d to %d", before, n)
+	}
+}
+
+// TestTenantIDSpelling: one tenant, one entry. A TenantSource that answers
+// for another spelling of an ID (a case-insensitive store) is refused, so
+// spellings cannot multiply token requests or outlive Forget.
+func TestTenantIDSpelling(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	src := tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		if strings.ToLower(id) != "acmecorp" {
+			return tenantauth.Tenant{}, tenantauth.ErrUnknownTenant
+		}
+		return tenantauth.Tenant{ID: "acmecorp", Provider: p, Credentials: tenantauth.Credentials{ClientID: "acmecorp"}}, nil
+	})
+	m := mustManager(t, tenantauth.Config{Tenants: src})
+	if _, err := m.Token(context.Background(), "acmecorp"); err != nil {
+		t.Fatal(err)
+	}
+	for _, spelling := range []string{"ACMECORP", "AcmeCorp", "acmecorP"} {
+		_, err := m.Token(context.Background(), spelling)
+		if !errors.Is(err, tenantauth.ErrUnknownTenant) || !strings.Contains(err.Error(), `"acmecorp"`) {
+			t.Fatalf("Token(%q) err = %v; want ErrUnknownTenant naming the canonical ID", spelling, err)
+		}
+	}
+	if n := p.TotalCalls(); n != 1 {
+		t.Fatalf("%d token requests; want 1", n)
+	}
+	if s := m.Stats(); s.Cached != 1 {
+		t.Fatalf("%d cache entries; want 1", s.Cached)
+	}
+	// A static map whose key and ID differ is refused at New.
+	_, err := tenantauth.New(tenantauth.Config{Tenants: tenantauth.Tenants{"key": {ID: "other", Provider: p}}})
+	if err == nil || !strings.Contains(err.Error(), `"key"`) {
+		t.Fatalf("New with key ≠ ID: err = %v; want a config error naming the key", err)
+	}
+}
+
+// TestStrangersCannotEvictRefusals: a flood of unknown IDs cannot make the
+// Manager forget a known tenant's remembered refusal or its cooldown.
+func TestStrangersCannotEvictRefusals(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	p.hook = func(_ context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		if req.Credentials.ClientID == "bad" {
+			return nil, &tenantauth.TokenError{StatusCode: 400, Code: "invalid_grant"}
+		}
+		return nil, nil
+	}
+	src := tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		if id != "bad" && id != "good" {
+			return tenantauth.Tenant{}, tenantauth.ErrUnknownTenant
+		}
+		return tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{ClientID: id}}, nil
+	})
+	m := mustManager(t, tenantauth.Config{Tenants: src, CacheSize: 100, InvalidateCooldown: time.Hour})
+	ctx := context.Background()
+	m.Token(ctx, "bad")
+	good, err := m.Token(ctx, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Invalidate("good", good) // starts good's cooldown
+	fresh, _ := m.Token(ctx, "good")
+	for i := range 10_001 {
+		m.Token(ctx, fmt.Sprintf("stranger-%d", i))
+	}
+	if _, err := m.Token(ctx, "bad"); !errors.Is(err, tenantauth.ErrInvalidCredentials) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := p.Calls("bad"); n != 1 {
+		t.Fatalf("the bad password reached the IdP %d times; want 1 (refusal forgotten)", n)
+	}
+	m.Invalidate("good", fresh) // inside the cooldown: kept
+	if again, _ := m.Token(ctx, "good"); again != fresh {
+		t.Fatal("cooldown forgotten after a flood of unknown IDs")
+	}
+}
