@@ -225,7 +225,14 @@ func (m *Manager) wallNow() time.Time {
 // otherwise the result of one shared fetch. When ctx ends first, Token returns
 // ctx.Err() and the fetch goes on for the other callers.
 //
+// A tenant is cached under the exact ID asked for: a TenantSource that
+// returns a Tenant with another non-empty ID (a case-insensitive store
+// answering "ACME" with "acme") is refused with ErrUnknownTenant, so one
+// tenant never holds two entries and two tokens. A context already done
+// starts nothing.
+//
 // Errors: ErrNoTenant for an empty ID, errors wrapping ErrUnknownTenant,
+// ErrTooManyLookups,
 // ErrCircuitOpen, ErrInvalidCredentials (with a *TokenError), ErrClosed, or
 // the provider's error. While an endpoint is unreachable (circuit open,
 // network down) a token past its safety margin but not yet expired is still
@@ -240,8 +247,9 @@ func (m *Manager) Token(ctx context.Context, tenantID string) (*Token, error) {
 
 // TokenForHost is Token for a request to host (a URL host, with or without
 // port): it fails with an error wrapping ErrHostNotAllowed when the tenant's
-// APIHosts do not allow host (see [Tenant.AllowsHost]). Middleware call it so
-// that a tenant's token never reaches another host.
+// APIHosts do not allow host (see [Tenant.AllowsHost]). It does not know
+// the scheme: middleware call [Manager.TokenForURL], which also refuses
+// plain http, unless plain http was explicitly allowed to them.
 func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Token, error) {
 	e, err := m.entry(ctx, tenantID)
 	if err != nil {
@@ -759,8 +767,9 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 }
 
 // Forget drops everything the Manager holds for tenantID: its cached token,
-// a remembered refusal of its credentials (or a remembered "unknown tenant"),
-// its invalidation cooldown. Call it when a tenant is added or its
+// a remembered refusal (of its credentials, grant or scope, or a remembered
+// "unknown tenant"), its invalidation cooldown. A tenant has exactly one
+// entry, under its exact ID (see [Manager.Token]), so this reaches all of it. Call it when a tenant is added or its
 // credentials or configuration change: a fetch already under way finishes
 // for its waiters, but its token is not cached and later callers fetch anew.
 func (m *Manager) Forget(tenantID string) {
