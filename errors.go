@@ -2,6 +2,7 @@ package tenantauth
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -173,3 +174,82 @@ func RedactURL(u string) string {
 	p.RawFragment = ""
 	return p.String()
 }
+
+// hostError refuses a destination: a host outside the tenant's APIHosts,
+// or, when scheme is set, a plain-http URL.
+type hostError struct{ tenant, host, scheme string }
+
+func (e *hostError) Error() string {
+	if e.scheme != "" {
+		return fmt.Sprintf("tenantauth: tenant %q may not send its token over %q to host %q "+
+			"(https is required off loopback unless the tenant or the middleware allows insecure http)",
+			e.tenant, e.scheme, e.host)
+	}
+	return fmt.Sprintf("tenantauth: tenant %q may not send its token to host %q", e.tenant, e.host)
+}
+
+func (e *hostError) Unwrap() error {
+	if e.scheme != "" {
+		return ErrInsecureEndpoint
+	}
+	return ErrHostNotAllowed
+}
+
+// unknownTenantError is ErrUnknownTenant for one ID: the TenantSource does
+// not know it (err, when it said more than ErrUnknownTenant), or returned
+// a tenant whose ID is canonical instead.
+type unknownTenantError struct {
+	id, canonical string
+	err           error
+}
+
+func (e *unknownTenantError) Error() string {
+	switch {
+	case e.canonical != "":
+		return fmt.Sprintf("tenantauth: unknown tenant %q: the TenantSource returned tenant %q; "+
+			"ask for a tenant by its own ID, spelled exactly", e.id, e.canonical)
+	case e.err != nil && e.err != ErrUnknownTenant:
+		return fmt.Sprintf("tenantauth: tenant %q: %v", e.id, e.err)
+	}
+	return fmt.Sprintf("tenantauth: unknown tenant %q", e.id)
+}
+
+func (e *unknownTenantError) Unwrap() []error {
+	if e.err != nil && e.err != ErrUnknownTenant {
+		return []error{ErrUnknownTenant, e.err}
+	}
+	return []error{ErrUnknownTenant}
+}
+
+// busyError says that a fetch was not started because Config.MaxLookups
+// TenantSource lookups were already under way.
+type busyError struct {
+	id    string
+	limit int
+}
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("tenantauth: tenant %q: %d tenant lookups already under way; not looked up (Config.MaxLookups)", e.id, e.limit)
+}
+
+func (e *busyError) Unwrap() error { return ErrTooManyLookups }
+
+func errConfig(msg string) error { return &configError{msg} }
+
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return "tenantauth: invalid config: " + e.msg }
+
+// A refusedError is a remembered refusal: the tenant's credentials were
+// refused (or the tenant is unknown) moments ago, so the token endpoint is
+// not asked again before Config.BadCredentialsTTL has passed.
+type refusedError struct {
+	tenant string
+	err    error
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("tenantauth: tenant %q: refused recently, not retried yet: %v", e.tenant, e.err)
+}
+
+func (e *refusedError) Unwrap() error { return e.err }

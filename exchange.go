@@ -1,0 +1,129 @@
+package tenantauth
+
+// This file is the token request itself: the breaker, retries, backoff.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"time"
+)
+
+// exchange performs token requests for one flight: through the endpoint's
+// circuit breaker, retrying transient failures with exponential backoff and
+// full jitter, honouring Retry-After, within ctx's deadline.
+type exchange struct {
+	m          *Manager
+	id         string
+	provider   Provider
+	endpoint   string
+	background bool
+}
+
+var errNoAccessToken = errors.New("tenantauth: provider returned no access token")
+
+func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
+	m := x.m
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		var tok *Token
+		err := m.breakers.Do(x.endpoint, func() error {
+			var err error
+			tok, err = x.provider.Exchange(ctx, req)
+			if err == nil && (tok == nil || tok.AccessToken == "") {
+				err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
+			}
+			return err
+		})
+		m.fetches.Add(1)
+		if err != nil {
+			m.fetchErrors.Add(1)
+		}
+		if m.cfg.OnFetch != nil {
+			m.cfg.OnFetch(FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
+				Background: x.background, Attempt: attempt, Duration: time.Since(start), Err: err})
+		}
+		if err == nil {
+			m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: token fetched", slog.String("tenant", x.id),
+				slog.String("endpoint", x.endpoint), slog.String("grant", string(req.Grant)), slog.Int("attempt", attempt))
+			return tok, nil
+		}
+		// A refresh token is never retried: after a timeout the server may
+		// have used it already, and a rotating server would see it twice.
+		// The caller falls back to the full grant instead.
+		if attempt > m.cfg.Retries || req.Grant == GrantRefreshToken || !transient(err) {
+			return nil, err
+		}
+		delay := backoff(m.cfg.RetryBackoff, attempt, err)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			return nil, err // waiting would outlive the fetch
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether another attempt may succeed: network errors,
+// timeouts, 408, 429, 502, 503, 504. A 500 is usually a bug, not a blip;
+// an open circuit is retried by nobody.
+func transient(err error) bool {
+	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureEndpoint) {
+		return false
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case 408, 429, 502, 503, 504:
+			return true
+		}
+		return false
+	}
+	return networkError(err)
+}
+
+// backoff returns the delay before retry number attempt: the server's
+// Retry-After when it gave one, else full jitter over an exponentially
+// growing window.
+func backoff(base time.Duration, attempt int, err error) time.Duration {
+	var te *TokenError
+	if errors.As(err, &te) && te.RetryAfter > 0 {
+		return te.RetryAfter
+	}
+	window := min(base<<(attempt-1), maxRetryBackoff)
+	if window <= 0 {
+		window = maxRetryBackoff
+	}
+	return rand.N(window) + 1
+}
+
+// endpointDown reports whether err says the token endpoint could not be
+// reached or is failing, rather than refusing the tenant.
+func (m *Manager) endpointDown(err error) bool {
+	if errors.Is(err, ErrCircuitOpen) {
+		return true
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.Temporary()
+	}
+	return networkError(err)
+}
+
+// networkError reports whether err says the exchange broke in transit: a
+// net.Error (refused, reset, timeout), a connection closed before or during
+// the answer (io.EOF, io.ErrUnexpectedEOF), or the fetch's deadline.
+func networkError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded)
+}

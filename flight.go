@@ -1,0 +1,314 @@
+package tenantauth
+
+// This file is the slow path: one flight per tenant fetches its token, in
+// its own goroutine on its own deadline, and publishes it to the cache.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/tenantauth/tenantauth/cache"
+)
+
+// flight is one token fetch for one tenant, shared by every waiter.
+type flight struct {
+	done      chan struct{}
+	val       *entry
+	err       error
+	stale     *entry // the entry being replaced, for its refresh token
+	forgotten bool   // Forget ran meanwhile: do not cache the result
+}
+
+// wait joins or starts the tenant's flight and waits for it or for ctx.
+func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) (*entry, error) {
+	if id == "" {
+		return nil, ErrNoTenant
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // nobody would wait for what a fetch brings
+	}
+	if m.static && stale == nil {
+		if _, ok := m.cfg.Tenants.(Tenants)[id]; !ok {
+			return nil, &unknownTenantError{id: id}
+		}
+	}
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if err := m.remembered(id, now); err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	f := m.flights[id]
+	if f == nil {
+		// A flight may have ended between the caller's miss and this lock:
+		// look again before starting another.
+		e, state := m.cache.Get(id, m.now())
+		if state != cache.Miss {
+			m.mu.Unlock()
+			if state == cache.Refresh {
+				m.refreshAhead(id, e)
+			}
+			return e, nil
+		}
+		if e != nil {
+			stale = e
+		}
+		if !m.reserveLookup() {
+			m.mu.Unlock()
+			return nil, &busyError{id: id, limit: m.cfg.MaxLookups}
+		}
+		f = m.start(id, stale, false)
+	}
+	m.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		// An unreachable endpoint should not take down a tenant whose token,
+		// though inside its safety margin, has not expired yet.
+		if stale != nil && m.endpointDown(f.err) && m.preciseNow() < stale.expireAt {
+			return stale, nil
+		}
+		return nil, f.err
+	}
+	return f.val, nil
+}
+
+// refreshAhead starts the background refresh this caller claimed.
+func (m *Manager) refreshAhead(id string, cur *entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() || m.flights[id] != nil {
+		return // the running flight will replace the entry or release the claim
+	}
+	if e, ok := m.cache.Peek(id); !ok || e != cur {
+		return // replaced or dropped meanwhile: cur's refresh token may be spent
+	}
+	if !m.reserveLookup() {
+		return // the lookups are saturated; a later hit claims the refresh again
+	}
+	m.refreshes.Add(1)
+	m.start(id, cur, true)
+}
+
+// reserveLookup takes one of the Config.MaxLookups slots for a flight's
+// TenantSource lookup, reporting false when all are taken; the flight gives
+// it back when its lookup returns. A static Tenants map needs none. m.mu
+// must be held: increments happen only under it, so the check cannot be
+// overtaken.
+func (m *Manager) reserveLookup() bool {
+	if m.static || m.cfg.MaxLookups < 0 {
+		return true
+	}
+	if m.lookups.Load() >= int64(m.cfg.MaxLookups) {
+		return false
+	}
+	m.lookups.Add(1)
+	return true
+}
+
+// start launches a flight. m.mu must be held.
+func (m *Manager) start(id string, stale *entry, background bool) *flight {
+	f := &flight{done: make(chan struct{}), stale: stale}
+	m.flights[id] = f
+	m.wg.Add(1)
+	go m.run(id, f, background)
+	return f
+}
+
+// run performs a flight and publishes its result: the cache first, then the
+// waiters, so that a caller arriving after the flight ends finds the token.
+func (m *Manager) run(id string, f *flight, background bool) {
+	defer m.wg.Done()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FetchTimeout)
+	defer cancel()
+
+	// The result is published from a deferred call so that waiters are
+	// released even when the Provider ends its goroutine with
+	// runtime.Goexit (t.FailNow in a test double), which recover cannot see.
+	var (
+		val      *entry
+		err      error
+		returned bool
+	)
+	defer func() {
+		if !returned {
+			val, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+		}
+		m.publish(id, f, val, err, background)
+	}()
+	val, err = m.fetchSafely(ctx, id, f.stale, background)
+	if err != nil && m.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	returned = true
+}
+
+// publish stores a flight's result and releases its waiters.
+func (m *Manager) publish(id string, f *flight, val *entry, err error, background bool) {
+	now := m.preciseNow()
+	m.mu.Lock()
+	switch {
+	case err == nil && !f.forgotten:
+		m.cache.Set(id, val, val.refreshAt, val.staleAt)
+	case err == nil:
+	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten:
+	case errors.Is(err, ErrUnknownTenant):
+		m.strangers.Add(id, refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)})
+	case refused(err):
+		m.note(id).refusal = refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)}
+	}
+	if err != nil && f.stale != nil {
+		// Release the refresh claim, and hold off the next background
+		// attempt for a while so a failing endpoint is not hammered.
+		m.cache.Postpone(id, f.stale, now+retryDelay(f.stale.staleAt-now))
+	}
+	if m.flights[id] == f {
+		delete(m.flights, id)
+	}
+	m.mu.Unlock()
+
+	if err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, ErrClosed) {
+			level = slog.LevelDebug
+		}
+		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed",
+			slog.String("tenant", id), slog.Bool("background", background), slog.String("error", err.Error()))
+	}
+	f.val, f.err = val, err
+	close(f.done)
+}
+
+// retryDelay is how long a failed background refresh waits before the next
+// one may be claimed: a quarter of the time left before the token goes
+// stale, between 250 ms and 30 s.
+func retryDelay(untilStale int64) int64 {
+	return min(max(untilStale/4, int64(250*time.Millisecond)), int64(30*time.Second))
+}
+
+// fetchSafely is fetch with a provider panic turned into an error, so that
+// waiters never hang and the process survives a buggy Provider.
+func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, background bool) (e *entry, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may hold request data: log only its type.
+			m.log.LogAttrs(context.Background(), slog.LevelError, "tenantauth: provider panicked",
+				slog.String("tenant", id), slog.String("panic_type", fmt.Sprintf("%T", r)),
+				slog.String("stack", string(debug.Stack())))
+			e, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+		}
+	}()
+	return m.fetch(ctx, id, stale, background)
+}
+
+var errProviderPanic = errors.New("tenantauth: provider panicked")
+
+// fetch looks the tenant up and obtains a token: with the stale token's
+// refresh token when it has a usable one, falling back to the full grant
+// when the refresh is refused.
+func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*entry, error) {
+	t, err := m.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Provider == nil {
+		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errNoProvider)
+	}
+	endpoint := RedactURL(t.Provider.Endpoint())
+	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
+
+	if stale != nil && stale.tok.RefreshToken != "" &&
+		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
+		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
+		if err == nil {
+			return m.newEntry(tok, t, endpoint)
+		}
+		if errors.Is(err, ErrCircuitOpen) || ctx.Err() != nil {
+			return nil, err
+		}
+		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh failed; using the full grant",
+			slog.String("tenant", id), slog.String("error", err.Error()))
+	}
+	tok, err := attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
+	if err != nil {
+		return nil, err
+	}
+	return m.newEntry(tok, t, endpoint)
+}
+
+var errNoProvider = errors.New("tenantauth: tenant has no Provider")
+
+// lookup asks the TenantSource for id and gives back the lookup slot the
+// flight holds. A tenant returned under another ID is refused: a store that
+// matches IDs case-insensitively would otherwise give one tenant an entry
+// per spelling, each with its own token request, and Forget of one
+// spelling would leave the others holding the old token.
+func (m *Manager) lookup(ctx context.Context, id string) (Tenant, error) {
+	if !m.static && m.cfg.MaxLookups > 0 {
+		defer m.lookups.Add(-1) // deferred: a TenantSource may panic
+	}
+	t, err := m.cfg.Tenants.Tenant(ctx, id)
+	switch {
+	case errors.Is(err, ErrUnknownTenant):
+		return Tenant{}, &unknownTenantError{id: id, err: err}
+	case err != nil:
+		return Tenant{}, fmt.Errorf("tenantauth: tenant %q: %w", id, err)
+	case t.ID != "" && t.ID != id:
+		return Tenant{}, &unknownTenantError{id: id, canonical: t.ID}
+	}
+	t.ID = id
+	return t, nil
+}
+
+// errExpiredToken is returned when a token endpoint hands out a token
+// that has already expired by the Manager's clock.
+var errExpiredToken = fmt.Errorf("%w: token already expired", ErrMalformedResponse)
+
+// newEntry seals tok and computes its deadlines on the Manager's clock. The
+// margins (skew, refresh window) are fractions of the token's full lifetime,
+// but they count down from its real expiry: a token issued some time ago
+// keeps only what is left of its life.
+func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string) (*entry, error) {
+	wall := m.wallNow()
+	if tok.IssuedAt.IsZero() {
+		tok.IssuedAt = wall
+	}
+	lifetime, remaining := m.cfg.DefaultLifetime, m.cfg.DefaultLifetime
+	if !tok.Expiry.IsZero() {
+		lifetime = tok.Expiry.Sub(tok.IssuedAt)
+		remaining = min(tok.Expiry.Sub(wall), lifetime)
+	}
+	if remaining <= 0 {
+		return nil, fmt.Errorf("%w (endpoint %s, expiry %s)", errExpiredToken, endpoint, tok.Expiry.Format(time.RFC3339))
+	}
+	tok.TokenType = CanonicalTokenType(tok.TokenType)
+	if tok.TokenType == "" {
+		tok.TokenType = "Bearer"
+	}
+	tok.seal()
+	refreshAfter, staleAfter := m.policy.Deadlines(lifetime)
+	elapsed := lifetime - remaining // time already spent before the token reached us
+	now := m.preciseNow()
+	e := &entry{
+		tok:       tok,
+		refreshAt: now + int64(refreshAfter-elapsed),
+		staleAt:   now + int64(staleAfter-elapsed),
+		expireAt:  now + int64(remaining),
+	}
+	if len(t.APIHosts) > 0 {
+		e.hosts = append([]string(nil), t.APIHosts...)
+	}
+	e.insecure = t.AllowInsecureHTTP
+	return e, nil
+}

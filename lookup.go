@@ -1,0 +1,98 @@
+package tenantauth
+
+// This file is the hot path: a cached token for a tenant, and the host and
+// scheme it may go to.
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/tenantauth/tenantauth/cache"
+)
+
+// entry is what the cache holds for a tenant. It is immutable once cached.
+type entry struct {
+	tok      *Token
+	hosts    []string // the tenant's APIHosts; nil allows any host
+	insecure bool     // the tenant's AllowInsecureHTTP
+	// Deadlines on the Manager's clock: refresh in the background from
+	// refreshAt, stop serving from staleAt, and expireAt is the real expiry.
+	refreshAt, staleAt, expireAt int64
+}
+
+// Token returns a valid token for tenantID: the cached one when it is fresh,
+// otherwise the result of one shared fetch. When ctx ends first, Token returns
+// ctx.Err() and the fetch goes on for the other callers.
+//
+// A tenant is cached under the exact ID asked for: a TenantSource that
+// returns a Tenant with another non-empty ID (a case-insensitive store
+// answering "ACME" with "acme") is refused with ErrUnknownTenant, so one
+// tenant never holds two entries and two tokens. A context already done
+// starts nothing.
+//
+// Errors: ErrNoTenant for an empty ID, errors wrapping ErrUnknownTenant,
+// ErrTooManyLookups,
+// ErrCircuitOpen, ErrInvalidCredentials (with a *TokenError), ErrClosed, or
+// the provider's error. While an endpoint is unreachable (circuit open,
+// network down) a token past its safety margin but not yet expired is still
+// returned rather than an error.
+func (m *Manager) Token(ctx context.Context, tenantID string) (*Token, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return e.tok, nil
+}
+
+// TokenForHost is Token for a request to host (a URL host, with or without
+// port): it fails with an error wrapping ErrHostNotAllowed when the tenant's
+// APIHosts do not allow host (see [Tenant.AllowsHost]). It does not know
+// the scheme: middleware call [Manager.TokenForURL], which also refuses
+// plain http, unless plain http was explicitly allowed to them.
+func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Token, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAllowed(e.hosts, host) {
+		return nil, &hostError{tenant: tenantID, host: host}
+	}
+	return e.tok, nil
+}
+
+// TokenForURL is [Manager.TokenForHost] for a request to u, which also
+// refuses to hand out a token for plain http: u's scheme must be https (or
+// wss), unless u's host is loopback ("localhost", 127.0.0.0/8, ::1) or the
+// tenant sets [Tenant.AllowInsecureHTTP]. A refusal wraps
+// ErrInsecureEndpoint; nothing should be sent then. The middleware call it
+// for every request.
+func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) (*Token, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAllowed(e.hosts, u.Host) {
+		return nil, &hostError{tenant: tenantID, host: u.Host}
+	}
+	if !e.insecure && !secureDestination(u.Scheme, u.Host) {
+		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
+	}
+	return e.tok, nil
+}
+
+// entry is the hot path shared by Token and TokenForHost.
+func (m *Manager) entry(ctx context.Context, id string) (*entry, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	now := m.now()
+	e, state := m.cache.Get(id, now)
+	switch state {
+	case cache.Fresh:
+		return e, nil
+	case cache.Refresh:
+		m.refreshAhead(id, e)
+		return e, nil
+	}
+	return m.wait(ctx, id, e, now)
+}
