@@ -31,9 +31,9 @@ import (
 //   - A redirect whose URL leaves the Agent's host gets no token. (Fiber's
 //     Agent would still dial its original address for it.)
 //   - A 401 invalidates the token that was sent; the request is retried once
-//     with a fresh one, its in-memory body re-sent, when its method is
-//     idempotent (see [ClientConfig.RetryUnsafeMethods] and
-//     [Client.DoAgent] to allow others). A body stream (a.BodyStream) is
+//     with a fresh one, its in-memory body re-sent, whatever its method
+//     (see [ClientConfig.IdempotentRetriesOnly] and [Client.DoAgent] to
+//     retry idempotent requests only). A body stream (a.BodyStream) is
 //     not retried. When the Manager hands back the same token the 401 is
 //     returned.
 //   - The Authorization header is set for each attempt and removed after
@@ -51,7 +51,7 @@ func Do(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent) (code int, body []b
 }
 
 // doAgent is Do with the retry policy for unsafe methods.
-func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, retryUnsafe, insecure bool) (int, []byte, []error) {
+func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, idempotentOnly, insecure bool) (int, []byte, []error) {
 	id, ok := tenantOf(c)
 	var err error
 	switch {
@@ -80,7 +80,7 @@ func doAgent(c *fiber.Ctx, m *tenantauth.Manager, a *fiber.Agent, retryUnsafe, i
 	}
 
 	prev := hc.Transport
-	rt := &agentTransport{m: m, ctx: c.UserContext(), id: id, next: prev, retryUnsafe: retryUnsafe, insecure: insecure}
+	rt := &agentTransport{m: m, ctx: c.UserContext(), id: id, next: prev, idempotentOnly: idempotentOnly, insecure: insecure}
 	if rt.next == nil {
 		rt.next = fasthttp.DefaultTransport
 	}
@@ -110,13 +110,13 @@ var errAgentURL = errors.New("fiberauth: Agent has no parsed http(s) URL")
 // agentTransport authenticates the requests of one Do call. It is used by
 // one goroutine: an Agent must not be used concurrently.
 type agentTransport struct {
-	m           *tenantauth.Manager
-	ctx         context.Context
-	id          string
-	next        fasthttp.RoundTripper
-	retryUnsafe bool
-	insecure    bool // plain http allowed off loopback
-	retried     bool
+	m              *tenantauth.Manager
+	ctx            context.Context
+	id             string
+	next           fasthttp.RoundTripper
+	idempotentOnly bool
+	insecure       bool // plain http allowed off loopback
+	retried        bool
 }
 
 // RoundTrip implements fasthttp.RoundTripper.
@@ -139,7 +139,7 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	}
 	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
 	retry, err := t.next.RoundTrip(hc, req, resp)
-	if err != nil || t.retried || !rejected(resp) || !canRetry(req, t.retryUnsafe) {
+	if err != nil || t.retried || !rejected(resp) || !canRetry(req, t.idempotentOnly) {
 		req.Header.Del(fiber.HeaderAuthorization)
 		return retry, err
 	}

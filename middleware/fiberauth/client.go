@@ -32,12 +32,13 @@ type ClientConfig struct {
 	// two). Zero means DefaultTimeout; negative means none.
 	Timeout time.Duration
 
-	// RetryUnsafeMethods lets a call whose method is not idempotent (POST,
-	// PATCH, …) be retried after a 401. By default only GET, HEAD, OPTIONS,
-	// TRACE, PUT and DELETE and requests with an Idempotency-Key or
-	// X-Idempotency-Key header are, as in middleware/httpauth. A 401 usually
-	// means the API did nothing, but only you know that of your API.
-	RetryUnsafeMethods bool
+	// IdempotentRetriesOnly limits the retry after a 401 to idempotent
+	// calls: GET, HEAD, OPTIONS, TRACE, PUT and DELETE, and requests with an
+	// Idempotency-Key or X-Idempotency-Key header, as
+	// httpauth.WithIdempotentRetriesOnly. By default any call whose body is
+	// in memory is retried once, POST included: a 401 means the API refused
+	// the credentials before serving the request.
+	IdempotentRetriesOnly bool
 
 	// AllowInsecureHTTP lets the Client send tokens over plain http to hosts
 	// that are not loopback, for every tenant. False (the default) refuses
@@ -56,11 +57,11 @@ type ClientConfig struct {
 //
 // A Client is safe for concurrent use. Build it with [NewClient].
 type Client struct {
-	m           *tenantauth.Manager
-	hc          *fasthttp.Client
-	timeout     time.Duration
-	retryUnsafe bool
-	insecure    bool
+	m              *tenantauth.Manager
+	hc             *fasthttp.Client
+	timeout        time.Duration
+	idempotentOnly bool
+	insecure       bool
 }
 
 // Format implements [fmt.Formatter]. A Client holds a Manager, and with it
@@ -69,7 +70,7 @@ func (cl *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "fibera
 
 // NewClient returns a Client configured by cfg.
 func NewClient(cfg ClientConfig) *Client {
-	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, retryUnsafe: cfg.RetryUnsafeMethods,
+	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, idempotentOnly: cfg.IdempotentRetriesOnly,
 		insecure: cfg.AllowInsecureHTTP}
 	if cl.hc == nil {
 		cl.hc = &fasthttp.Client{}
@@ -124,7 +125,7 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 		return err
 	}
 	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
-	if err := cl.send(req, resp); err != nil || !rejected(resp) || !canRetry(req, cl.retryUnsafe) {
+	if err := cl.send(req, resp); err != nil || !rejected(resp) || !canRetry(req, cl.idempotentOnly) {
 		return err
 	}
 
@@ -147,7 +148,7 @@ func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {
 // DoAgent is [Do] with the Client's Manager and retry policy. The Agent
 // still uses its own connection, not the Client's pool.
 func (cl *Client) DoAgent(c *fiber.Ctx, a *fiber.Agent) (code int, body []byte, errs []error) {
-	return doAgent(c, cl.m, a, cl.retryUnsafe, cl.insecure)
+	return doAgent(c, cl.m, a, cl.idempotentOnly, cl.insecure)
 }
 
 // tokenFor asks m for tenant id's token for a request to host, over TLS or

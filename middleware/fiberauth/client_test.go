@@ -185,7 +185,7 @@ func TestDoAgentRetriesOnce(t *testing.T) {
 		name        string
 		method      string
 		body        string
-		unsafe      bool
+		idemOnly    bool
 		revokeAll   bool // every token refused, not just the first
 		wantStatus  int
 		wantAuths   []string
@@ -195,16 +195,16 @@ func TestDoAgentRetriesOnce(t *testing.T) {
 			wantAuths: []string{"Bearer tok-acme-1", "Bearer tok-acme-2"}, wantFetches: 2},
 		{name: "PUT with body recovers", method: "PUT", body: `{"n":1}`, wantStatus: 200,
 			wantAuths: []string{"Bearer tok-acme-1", "Bearer tok-acme-2"}, wantFetches: 2},
-		{name: "POST not retried by default", method: "POST", body: "x", wantStatus: 401,
+		{name: "POST not retried when idempotent only", method: "POST", body: "x", idemOnly: true, wantStatus: 401,
 			wantAuths: []string{"Bearer tok-acme-1"}, wantFetches: 1},
-		{name: "POST retried when allowed", method: "POST", body: "x", unsafe: true, wantStatus: 200,
+		{name: "POST retried by default", method: "POST", body: "x", wantStatus: 200,
 			wantAuths: []string{"Bearer tok-acme-1", "Bearer tok-acme-2"}, wantFetches: 2},
 		{name: "only one retry", method: "GET", revokeAll: true, wantStatus: 401,
 			wantAuths: []string{"Bearer tok-acme-1", "Bearer tok-acme-2"}, wantFetches: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newOutbound(t, ClientConfig{RetryUnsafeMethods: tt.unsafe})
+			s := newOutbound(t, ClientConfig{IdempotentRetriesOnly: tt.idemOnly})
 			s.a.revoke("Bearer tok-acme-1")
 			if tt.revokeAll {
 				s.a.revoke("Bearer tok-acme-2")

@@ -17,7 +17,10 @@ type Config struct {
 	// ErrInvalidTenant when the name is not a valid ID. The returned string
 	// may alias the request's memory: the middleware validates and copies it
 	// before storing it. Use one of the ready-made resolvers ([FromHeader],
-	// [FromParam], [FromSubdomain], [FromJWTClaim]) or your own.
+	// [FromParam], [FromSubdomain], [FromForwardedSubdomain], [FromJWTClaim]) or
+	// your own. The built-in resolvers read only what a client cannot forge
+	// past a trusted proxy: FromSubdomain the Host header, never
+	// X-Forwarded-Host; a tenant header sent twice is refused.
 	//
 	// Optional. Default: FromHeader("X-Tenant-ID")
 	Tenant Resolver

@@ -33,8 +33,11 @@ var (
 	ErrInvalidUpstream = errors.New("fiberauth: upstream is not an absolute http(s) URL")
 
 	// ErrInvalidPath means the request path cannot be forwarded: it does not
-	// start with ProxyConfig.StripPrefix, or it has dot segments ("..") that
-	// could climb out of the upstream's base path.
+	// start with ProxyConfig.StripPrefix, or it has a dot segment ("." or
+	// "..", also before a ";" as in "..;", in any percent-encoding up to
+	// three levels deep, with "/" or "\" as separator), a control
+	// character, or is still encoded after three decodings: anything that a
+	// server behind the upstream could resolve outside its base path.
 	ErrInvalidPath = errors.New("fiberauth: request path cannot be forwarded")
 
 	// errNoManager is returned by helpers called without a Manager.

@@ -122,20 +122,20 @@ func TestProxyRecoversFrom401(t *testing.T) {
 	tests := []struct {
 		name       string
 		method     string
-		unsafe     bool
+		idemOnly   bool
 		revokeAll  bool
 		wantCode   int
 		wantAuths  string
 		wantTokens int64
 	}{
 		{name: "GET", method: "GET", wantCode: 200, wantAuths: "Bearer tok-acme-1,Bearer tok-acme-2", wantTokens: 2},
-		{name: "POST not retried", method: "POST", wantCode: 401, wantAuths: "Bearer tok-acme-1", wantTokens: 1},
-		{name: "POST retried when allowed", method: "POST", unsafe: true, wantCode: 200, wantAuths: "Bearer tok-acme-1,Bearer tok-acme-2", wantTokens: 2},
+		{name: "POST not retried when idempotent only", method: "POST", idemOnly: true, wantCode: 401, wantAuths: "Bearer tok-acme-1", wantTokens: 1},
+		{name: "POST retried by default", method: "POST", wantCode: 200, wantAuths: "Bearer tok-acme-1,Bearer tok-acme-2", wantTokens: 2},
 		{name: "one retry only", method: "GET", revokeAll: true, wantCode: 401, wantAuths: "Bearer tok-acme-1,Bearer tok-acme-2", wantTokens: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newGateway(t, ProxyConfig{StripPrefix: "/api", RetryUnsafeMethods: tt.unsafe})
+			g := newGateway(t, ProxyConfig{StripPrefix: "/api", IdempotentRetriesOnly: tt.idemOnly})
 			g.a.revoke("Bearer tok-acme-1")
 			if tt.revokeAll {
 				g.a.revoke("Bearer tok-acme-2")

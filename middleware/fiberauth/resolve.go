@@ -1,12 +1,15 @@
 package fiberauth
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 )
 
 // MaxTenantIDLength is the longest tenant ID, in bytes, that a resolver
@@ -21,19 +24,38 @@ const MaxTenantIDLength = 128
 //
 // The returned string may alias the request's memory and is valid only
 // while the handler runs; [New] copies it. The resolvers of this package
-// never panic and allocate nothing on success, except [FromSubdomain] for
-// upper-case host names and [FromJWTClaim] for claims that are not
-// strings.
+// never panic and allocate nothing on success, except [FromSubdomain] and
+// [FromForwardedSubdomain] for upper-case host names (and the latter for
+// Fiber's own trusted-proxy check) and [FromJWTClaim] for claims that are
+// not strings.
 type Resolver func(c *fiber.Ctx) (string, error)
 
 // FromHeader resolves the tenant from the request header name, e.g.
 // "X-Tenant-ID". Only send this header from a trusted hop (a gateway that
 // authenticated the caller), or check it against the caller's identity:
 // whoever sets it picks whose credentials are used.
+//
+// A request that carries the header more than once, or a value with a
+// comma (the way an intermediary may join repeated headers), is refused
+// with ErrInvalidTenant: a proxy in front and this resolver could each read
+// a different copy, so no copy is taken.
 func FromHeader(name string) Resolver {
 	return func(c *fiber.Ctx) (string, error) {
-		return checkTenantID(c.Get(name))
+		return singleValue(c.Request().Header.PeekAll(name))
 	}
+}
+
+// singleValue returns the tenant ID in values, the values of one header:
+// ErrMissingTenant when there are none, ErrInvalidTenant when there is more
+// than one or a comma-separated list.
+func singleValue(values [][]byte) (string, error) {
+	switch {
+	case len(values) == 0:
+		return "", ErrMissingTenant
+	case len(values) > 1 || bytes.IndexByte(values[0], ',') >= 0:
+		return "", ErrInvalidTenant
+	}
+	return checkTenantID(utils.UnsafeString(values[0]))
 }
 
 // FromParam resolves the tenant from the route parameter name, e.g.
@@ -63,20 +85,105 @@ func FromParam(name string) Resolver {
 // reached under another name (an IP address, localhost, a second domain);
 // a named base domain refuses such hosts.
 //
-// The host is c.Hostname(): the Host header, or X-Forwarded-Host when the
-// app trusts the proxy it came through (fiber.Config.EnableTrustedProxyCheck).
+// The host is the request's Host header, exactly as the client sent it,
+// and nothing else: not X-Forwarded-Host, which any client can send and
+// which c.Hostname() believes unless fiber.Config.EnableTrustedProxyCheck
+// is on (use [FromForwardedSubdomain] behind a proxy that sets it). A
+// request that sends Host twice, whose Host has user info or
+// percent-encoding, or whose absolute-form request line ("GET
+// http://host/path") names a host other than its Host header, is refused
+// with ErrInvalidTenant: fasthttp would take the host from the request
+// line, and a proxy in front may have routed on the Host header. (An
+// absolute-form request without any Host header, as httptest.NewRequest
+// and app.Test send, names one host only: that one is used.)
 //
 // FromSubdomain panics when baseDomain is not a host name: that is a
 // programming error, and it should stop the program at start-up, like
 // regexp.MustCompile.
 func FromSubdomain(baseDomain string) Resolver {
+	base := baseDomainOf("FromSubdomain", baseDomain)
+	return func(c *fiber.Ctx) (string, error) {
+		host, err := hostHeader(c.Request())
+		if err != nil {
+			return "", err
+		}
+		return subdomain(host, base)
+	}
+}
+
+// FromForwardedSubdomain is [FromSubdomain] for an app behind a reverse
+// proxy that puts the client's host in X-Forwarded-Host. It reads that
+// header only when the app has fiber.Config.EnableTrustedProxyCheck on and
+// the request came straight from one of its fiber.Config.TrustedProxies
+// (c.IsProxyTrusted()); from any other peer, or with the check off, it
+// reads the Host header exactly as FromSubdomain does, so a client that
+// reaches the app directly cannot choose its tenant with the header. A
+// trusted request without X-Forwarded-Host falls back to its Host header.
+//
+// The trusted proxy must set X-Forwarded-Host to a single host, replacing
+// any the client sent: a request with the header twice, or with a
+// comma-separated list in it, is refused with ErrInvalidTenant rather than
+// resolved from one of the entries. The Forwarded header (RFC 7239) is not
+// read.
+//
+// FromForwardedSubdomain panics when baseDomain is not a host name, as
+// FromSubdomain does.
+func FromForwardedSubdomain(baseDomain string) Resolver {
+	base := baseDomainOf("FromForwardedSubdomain", baseDomain)
+	return func(c *fiber.Ctx) (string, error) {
+		req := c.Request()
+		if c.App().Config().EnableTrustedProxyCheck && c.IsProxyTrusted() {
+			if fwd := req.Header.PeekAll(fiber.HeaderXForwardedHost); len(fwd) > 0 {
+				if len(fwd) > 1 || bytes.IndexByte(fwd[0], ',') >= 0 {
+					return "", ErrInvalidTenant
+				}
+				return subdomain(utils.UnsafeString(fwd[0]), base)
+			}
+		}
+		host, err := hostHeader(req)
+		if err != nil {
+			return "", err
+		}
+		return subdomain(host, base)
+	}
+}
+
+// baseDomainOf returns baseDomain without leading or trailing dot, and
+// panics, naming the resolver fn, when it is not a host name.
+func baseDomainOf(fn, baseDomain string) string {
 	base := strings.TrimSuffix(strings.TrimPrefix(baseDomain, "."), ".")
 	if !validHostName(base) {
-		panic("fiberauth: FromSubdomain: invalid base domain " + strconv.Quote(baseDomain))
+		panic("fiberauth: " + fn + ": invalid base domain " + strconv.Quote(baseDomain))
 	}
-	return func(c *fiber.Ctx) (string, error) {
-		return subdomain(c.Hostname(), base)
+	return base
+}
+
+// hostHeader returns the Host header of req. It refuses, with
+// ErrInvalidTenant, a request with more than one Host header and one whose
+// URI names another host name than its Host header: an absolute-form
+// request line, a Host with user info or percent-encoding (which fasthttp
+// strips or decodes). Ports are not compared. A request without a Host
+// header gets the host of its absolute-form request line, if any, the
+// only host it names (RFC 9112 §3.2.2).
+func hostHeader(req *fasthttp.Request) (string, error) {
+	host := utils.UnsafeString(req.Header.Host())
+	uriHost := utils.UnsafeString(req.URI().Host())
+	if host == "" {
+		return uriHost, nil
 	}
+	if !strings.EqualFold(stripPort(host), stripPort(uriHost)) {
+		return "", ErrInvalidTenant
+	}
+	hosts := 0
+	req.Header.VisitAllInOrder(func(key, _ []byte) {
+		if utils.EqualFold(utils.UnsafeString(key), fiber.HeaderHost) {
+			hosts++
+		}
+	})
+	if hosts > 1 {
+		return "", ErrInvalidTenant
+	}
+	return host, nil
 }
 
 // subdomain extracts the tenant label of host under base (see FromSubdomain).

@@ -11,14 +11,14 @@ func rejected(resp *fasthttp.Response) bool {
 }
 
 // canRetry reports whether req may be sent a second time: its body is in
-// memory (a body stream was consumed by the first attempt) and its method is
-// idempotent, or retryUnsafe allows any method. The rule is the one of
+// memory (a body stream was consumed by the first attempt), and its method
+// is idempotent when idempotentOnly is set. The rule is the one of
 // middleware/httpauth, so both clients behave alike.
-func canRetry(req *fasthttp.Request, retryUnsafe bool) bool {
+func canRetry(req *fasthttp.Request, idempotentOnly bool) bool {
 	if req.IsBodyStream() {
 		return false
 	}
-	return retryUnsafe || idempotent(req)
+	return !idempotentOnly || idempotent(req)
 }
 
 // idempotent reports whether req's method is idempotent (RFC 9110 §9.2.2),

@@ -34,9 +34,11 @@
 //     one token request), even when the request itself cannot be retried, so
 //     the next request gets a fresh token. It then takes a fresh token and
 //     retries once, provided the body can be replayed (no body, [http.NoBody]
-//     or GetBody set) and the method is idempotent (GET, HEAD, OPTIONS, TRACE,
-//     PUT, DELETE, or an Idempotency-Key header) or [WithRetryUnsafeMethods]
-//     was given. The rejected response's body is drained (up to 4 KiB) and
+//     or GetBody set: http.NewRequest sets it for a bytes.Buffer,
+//     bytes.Reader or strings.Reader), whatever the method: a 401 means the
+//     API refused the credentials before serving the request. With
+//     [WithIdempotentRetriesOnly], only idempotent requests are retried (GET,
+//     HEAD, OPTIONS, TRACE, PUT, DELETE, or an Idempotency-Key header). The rejected response's body is drained (up to 4 KiB) and
 //     closed before the retry. When the Manager hands back the same token
 //     (its invalidate cooldown) or cannot fetch one, the original response is
 //     returned untouched, body unread. There is never more than one retry.

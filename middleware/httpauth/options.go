@@ -30,14 +30,15 @@ func WithPassThrough() Option {
 	return func(t *Transport) { t.passThrough = true }
 }
 
-// WithRetryUnsafeMethods lets the Transport retry a rejected request whose
-// method is not idempotent (POST, PATCH, …) when its body can be replayed.
-// By default only GET, HEAD, OPTIONS, TRACE, PUT and DELETE (idempotent per
-// RFC 9110 §9.2.2) and requests with an Idempotency-Key or X-Idempotency-Key
-// header are retried. A 401 normally means the API did nothing, so the
-// retry is usually safe, but the Transport cannot know that for your API.
-func WithRetryUnsafeMethods() Option {
-	return func(t *Transport) { t.retryUnsafe = true }
+// WithIdempotentRetriesOnly limits the retry after a 401 to idempotent
+// requests: GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 §9.2.2),
+// and requests with an Idempotency-Key or X-Idempotency-Key header. By
+// default any request whose body can be replayed is retried once, POST
+// included: a 401 means the API refused the credentials before serving
+// the request. Use this for an API that may act on a request it then
+// answers 401.
+func WithIdempotentRetriesOnly() Option {
+	return func(t *Transport) { t.idempotentOnly = true }
 }
 
 // WithInvalidTokenOn403 treats a 403 answer whose WWW-Authenticate header

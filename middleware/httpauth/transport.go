@@ -34,13 +34,14 @@ var (
 //
 // A Transport is safe for concurrent use. Build it with [NewTransport].
 type Transport struct {
-	m            *tenantauth.Manager
-	base         http.RoundTripper
-	tenantOf     func(*http.Request) (string, bool)
-	passThrough  bool
-	retryUnsafe  bool
-	invalidOn403 bool
-	insecureHTTP bool
+	m           *tenantauth.Manager
+	base        http.RoundTripper
+	tenantOf    func(*http.Request) (string, bool)
+	passThrough bool
+	// idempotentOnly limits retries after a 401 to idempotent requests.
+	idempotentOnly bool
+	invalidOn403   bool
+	insecureHTTP   bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -157,12 +158,12 @@ func (t *Transport) rejected(resp *http.Response) bool {
 }
 
 // canRetry reports whether req may be sent a second time: its body can be
-// replayed and it is idempotent, or the user allowed unsafe retries.
+// replayed, and it is idempotent unless any method may be retried.
 func (t *Transport) canRetry(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
 	}
-	return t.retryUnsafe || idempotent(req)
+	return !t.idempotentOnly || idempotent(req)
 }
 
 // idempotent reports whether req's method is idempotent (RFC 9110 §9.2.2),

@@ -109,7 +109,7 @@ func TestRequestNotModified(t *testing.T) {
 		{name: "many headers", method: "GET", header: many},
 		{name: "GET retried", method: "GET", header: http.Header{"Accept": {"a"}}, reject: true},
 		{name: "PUT retried", method: "PUT", body: `{"a":1}`, header: http.Header{"Content-Type": {"application/json"}}, reject: true},
-		{name: "POST retried", method: "POST", body: "x=1", header: http.Header{"X-Multi": {"1", "2", "3"}}, opts: []Option{WithRetryUnsafeMethods()}, reject: true},
+		{name: "POST retried", method: "POST", body: "x=1", header: http.Header{"X-Multi": {"1", "2", "3"}}, reject: true},
 		{name: "POST not retried", method: "POST", body: "x=1", header: http.Header{"Accept": {"a"}}, reject: true},
 	}
 	for _, tt := range tests {
@@ -182,11 +182,14 @@ func TestRetryReplaysBody(t *testing.T) {
 	}{
 		{name: "PUT strings.Reader", method: "PUT", body: func() io.Reader { return strings.NewReader(payload) }},
 		{name: "DELETE bytes.Reader", method: "DELETE", body: func() io.Reader { return bytes.NewReader([]byte(payload)) }},
-		{name: "POST bytes.Buffer opted in", method: "POST", body: func() io.Reader { return bytes.NewBufferString(payload) }, opts: []Option{WithRetryUnsafeMethods()}},
+		{name: "POST bytes.Buffer", method: "POST", body: func() io.Reader { return bytes.NewBufferString(payload) }},
+		{name: "POST bytes.Reader", method: "POST", body: func() io.Reader { return bytes.NewReader([]byte(payload)) }},
+		{name: "POST Idempotency-Key, idempotent only", method: "POST", body: func() io.Reader { return strings.NewReader(payload) }, header: http.Header{"Idempotency-Key": {"k2"}}, opts: []Option{WithIdempotentRetriesOnly()}},
+		{name: "PUT, idempotent only", method: "PUT", body: func() io.Reader { return strings.NewReader(payload) }, opts: []Option{WithIdempotentRetriesOnly()}},
 		{name: "POST Idempotency-Key", method: "POST", body: func() io.Reader { return strings.NewReader(payload) }, header: http.Header{"Idempotency-Key": {"k1"}}},
-		{name: "PATCH opted in", method: "PATCH", body: func() io.Reader { return strings.NewReader(payload) }, opts: []Option{WithRetryUnsafeMethods()}},
+		{name: "PATCH", method: "PATCH", body: func() io.Reader { return strings.NewReader(payload) }},
 		{name: "GET no body", method: "GET", body: func() io.Reader { return nil }},
-		{name: "POST empty body is NoBody", method: "POST", body: func() io.Reader { return strings.NewReader("") }, opts: []Option{WithRetryUnsafeMethods()}},
+		{name: "POST empty body is NoBody", method: "POST", body: func() io.Reader { return strings.NewReader("") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,9 +244,9 @@ func TestNotRetried(t *testing.T) {
 	}{
 		{name: "PUT non-replayable body", method: "PUT", body: func() io.Reader { return io.MultiReader(strings.NewReader("payload")) }},
 		{name: "PUT GetBody removed", method: "PUT", body: func() io.Reader { return strings.NewReader("payload") }, getBodyNil: true},
-		{name: "POST non-replayable opted in", method: "POST", body: func() io.Reader { return io.MultiReader(strings.NewReader("payload")) }, opts: []Option{WithRetryUnsafeMethods()}},
-		{name: "POST replayable not opted in", method: "POST", body: func() io.Reader { return strings.NewReader("payload") }},
-		{name: "PATCH replayable not opted in", method: "PATCH", body: func() io.Reader { return strings.NewReader("payload") }},
+		{name: "POST non-replayable", method: "POST", body: func() io.Reader { return io.MultiReader(strings.NewReader("payload")) }},
+		{name: "POST replayable, idempotent only", method: "POST", body: func() io.Reader { return strings.NewReader("payload") }, opts: []Option{WithIdempotentRetriesOnly()}},
+		{name: "PATCH replayable, idempotent only", method: "PATCH", body: func() io.Reader { return strings.NewReader("payload") }, opts: []Option{WithIdempotentRetriesOnly()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
