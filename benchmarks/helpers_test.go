@@ -111,7 +111,7 @@ func requests(ids []string) []*http.Request {
 	out := make([]*http.Request, len(ids))
 	for i, id := range ids {
 		req, err := http.NewRequestWithContext(tenantauth.WithTenant(context.Background(), id),
-			http.MethodGet, "http://"+standin.TenantHost(id)+"/v1/ping", nil)
+			http.MethodGet, "https://"+standin.TenantHost(id)+"/v1/ping", nil)
 		if err != nil {
 			panic(err)
 		}

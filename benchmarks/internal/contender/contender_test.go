@@ -37,7 +37,7 @@ func (w world) contender(t *testing.T, name string, tenants int) Contender {
 func requestFor(t testing.TB, id string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequestWithContext(tenantauth.WithTenant(context.Background(), id),
-		http.MethodGet, "http://"+standin.TenantHost(id)+"/v1/ping", nil)
+		http.MethodGet, "https://"+standin.TenantHost(id)+"/v1/ping", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

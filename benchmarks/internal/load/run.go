@@ -208,7 +208,7 @@ func requests(n int) []*http.Request {
 	for i := range out {
 		id := standin.TenantID(i)
 		req, err := http.NewRequestWithContext(tenantauth.WithTenant(context.Background(), id),
-			http.MethodGet, "http://"+standin.TenantHost(id)+"/v1/ping", nil)
+			http.MethodGet, "https://"+standin.TenantHost(id)+"/v1/ping", nil)
 		if err != nil {
 			panic(err) // unreachable: the URL is well formed
 		}

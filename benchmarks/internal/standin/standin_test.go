@@ -182,7 +182,7 @@ func TestAPIVerdicts(t *testing.T) {
 	other := issue("t2")
 	expired := formatToken("t1", 99, 1, 2)
 	send := func(host, auth string) *http.Response {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v1/ping", nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+host+"/v1/ping", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
