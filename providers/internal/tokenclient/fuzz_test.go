@@ -3,6 +3,7 @@ package tokenclient
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,18 +18,26 @@ import (
 // bodies that echo it.
 const fuzzSecret = "fuzz-client-secret-9f3a"
 
+// fuzzSecrets are the request's secrets in FuzzParse: fuzzSecret, secrets
+// with query and JSON escapes and non-ASCII, a long one, and short ones that
+// are pieces of the marker (too short to be checked, they stress the
+// redaction).
+var fuzzSecrets = []tenantauth.Secret{fuzzSecret, `hu"n\ter2<`, "s3cr!t/+", "ÄÖÜ€x",
+	tenantauth.Secret("long-" + strings.Repeat("0123456789", 10)), "E", "[", "RE"}
+
 // FuzzParse feeds Parse arbitrary answers. Invariants: no panic; exactly one
 // of token and error; a token has a non-empty, header-safe access token, a
 // canonical type and expiries that are zero or in (now, now+MaxLifetime];
-// no error text contains the request's secret or the access_token /
-// refresh_token value of the body.
+// an error's texts are within their bounds (maxTextField each, MaxExcerpt
+// for Body); no error text contains a request's secret of 4 bytes or more
+// or the access_token / refresh_token value of the body.
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte, allowNonBearer bool) {
 		h := http.Header{}
 		if retryAfter != "" {
 			h["Retry-After"] = []string{retryAfter}
 		}
-		opts := ParseOptions{AllowNonBearer: allowNonBearer, Secrets: []tenantauth.Secret{fuzzSecret}}
+		opts := ParseOptions{AllowNonBearer: allowNonBearer, Secrets: fuzzSecrets}
 		tok, err := Parse(testEndpoint, status, h, body, testNow, opts)
 		if (tok == nil) == (err == nil) {
 			t.Fatalf("Parse = %v, %v: want exactly one", tok, err)
@@ -37,10 +46,16 @@ func FuzzParse(f *testing.F) {
 			checkFuzzToken(t, tok, allowNonBearer)
 			return
 		}
-		texts := errorTexts(err)
-		for _, s := range texts {
-			if strings.Contains(s, fuzzSecret) {
-				t.Fatalf("error text %q contains the request's secret", s)
+		var te *tenantauth.TokenError
+		if errors.As(err, &te) {
+			checkBoundedTokenError(t, te, opts)
+		} else if n := len(err.Error()); n > 1024 {
+			t.Fatalf("error of %d bytes: %.200q…", n, err)
+		}
+		texts := withoutMarkers(errorTexts(err))
+		for _, s := range opts.Secrets {
+			if v := s.Reveal(); len(v) >= 4 && containsAny(texts, v) {
+				t.Fatalf("error %q contains the request's secret %q", texts, v)
 			}
 		}
 		for _, v := range bodySecrets(body) {
@@ -60,7 +75,7 @@ func FuzzParse(f *testing.F) {
 			quoted, _ := json.Marshal(v)
 			body2 := bytes.ReplaceAll(body, quoted, []byte(`"`+marker+`"`))
 			_, err2 := Parse(testEndpoint, status, h, body2, testNow, opts)
-			if err2 != nil && !containsAny(errorTexts(err2), v) {
+			if err2 != nil && !containsAny(withoutMarkers(errorTexts(err2)), v) {
 				t.Fatalf("error %q leaks the body's token %q", texts, v)
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tenantauth/tenantauth"
@@ -35,7 +37,9 @@ type ParseOptions struct {
 	// token). If the endpoint echoes one back in an error body, it is
 	// replaced by "[REDACTED]" in every text Parse puts into an error. The
 	// response's own access_token and refresh_token values are always
-	// redacted likewise.
+	// redacted likewise. A secret (or an escaped spelling of it) longer
+	// than 64 bytes is recognised by its first 64 bytes, and then as many
+	// bytes as the whole secret are redacted.
 	Secrets []tenantauth.Secret
 }
 
@@ -67,6 +71,15 @@ type ParseOptions struct {
 // the body into an error has opts.Secrets and the body's own tokens
 // replaced by "[REDACTED]" and control characters replaced by spaces; OAuth
 // texts are cut at 1 KiB.
+//
+// The work spent on an error is bounded whatever the body holds: only the
+// first 4 KiB of each text (and of a non-JSON body) is examined, in one pass
+// that never rescans a marker it inserted, against the spellings of at most
+// 4 distinct access_token and 4 distinct refresh_token values plus
+// opts.Secrets. A body whose duplicate keys carry more distinct values than
+// that has its OAuth texts withheld: each non-empty one becomes
+// "[withheld]", except an error code registered for token endpoints
+// (invalid_grant, …), which is kept.
 //
 // The token's IssuedAt is now.
 func Parse(endpoint string, status int, h http.Header, body []byte, now time.Time, opts ParseOptions) (*tenantauth.Token, error) {
@@ -189,6 +202,11 @@ func tokenError(ep string, status int, h http.Header, r *response, now time.Time
 	}
 	red := newRedactor(opts, r)
 	te.Code = red.text(r.Error.s, maxTextField)
+	if red.withheld && registeredCode(r.Error.s) {
+		// A code from the OAuth registries is the library's vocabulary,
+		// not the body's: keep it, errors.Is and the breaker need it.
+		te.Code = r.Error.s
+	}
 	te.Description = red.text(r.ErrorDescription.s, maxTextField)
 	te.URI = red.text(r.ErrorURI.s, maxTextField)
 	te.Message = red.text(r.Message.s, maxTextField)
@@ -203,11 +221,27 @@ func mediaTypeNote(h http.Header) string {
 	if ct == "" {
 		return ""
 	}
+	if len(ct) > 256 {
+		return "" // no media type is that long; don't parse a flood
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || len(mt) > 100 {
 		return ""
 	}
 	return " (Content-Type " + strconv.Quote(mt) + ")"
+}
+
+// registeredCode reports whether code is an error code registered for token
+// endpoints (RFC 6749 §5.2 and §4.1.2.1, RFC 8628, RFC 8693, RFC 9449).
+func registeredCode(code string) bool {
+	switch code {
+	case "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+		"unsupported_grant_type", "invalid_scope", "access_denied", "unsupported_response_type",
+		"server_error", "temporarily_unavailable", "authorization_pending", "slow_down",
+		"expired_token", "invalid_target", "invalid_dpop_proof", "use_dpop_nonce":
+		return true
+	}
+	return false
 }
 
 // headerSafe reports whether s can follow "Bearer " in a header value
@@ -251,15 +285,11 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	*t = jsonText{} // a duplicate key replaces, it does not merge
 	switch {
 	case len(b) >= 2 && b[0] == '"':
-		// Fast path: no escapes and valid UTF-8 means the raw bytes are
-		// the value.
-		if inner := b[1 : len(b)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-			t.s = string(inner)
-			return nil
-		}
-		if err := json.Unmarshal(b, &t.s); err != nil {
+		s, ok := unquoteJSON(b)
+		if !ok {
 			*t = jsonText{bad: true}
 		}
+		t.s = s
 	case string(b) == "null":
 	default:
 		t.bad = true
@@ -267,21 +297,140 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// jsonSecret is a jsonText holding a secret. It remembers every value a
-// duplicate key gave it, so that an overwritten token is redacted from
-// errors as well as the one that won.
+// jsonSecret is a jsonText holding a secret. It remembers the distinct
+// values duplicate keys gave it, up to maxSeen, so that an overwritten token
+// is redacted from errors as well as the one that won; overflow records that
+// there were more (and the error's texts are then withheld).
 type jsonSecret struct {
 	jsonText
-	seen []string
+	seen     []string
+	overflow bool
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *jsonSecret) UnmarshalJSON(b []byte) error {
 	_ = t.jsonText.UnmarshalJSON(b)
-	if t.s != "" {
-		t.seen = append(t.seen, t.s)
+	if t.s == "" || t.overflow {
+		return nil
 	}
+	for _, v := range t.seen {
+		if v == t.s {
+			return nil
+		}
+	}
+	if len(t.seen) == maxSeen {
+		t.overflow, t.seen = true, nil
+		return nil
+	}
+	t.seen = append(t.seen, t.s)
 	return nil
+}
+
+// unquoteJSON decodes a JSON string literal as encoding/json does: escapes
+// resolved, an unpaired surrogate and each byte that is not UTF-8 turned
+// into U+FFFD. It reports false for anything that is not a string literal.
+// Unlike json.Unmarshal it allocates only the result, once: a body of many
+// duplicate escaped members costs about its own size.
+func unquoteJSON(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	b = b[1 : len(b)-1]
+	// Fast path: no escapes and valid UTF-8 means the raw bytes are the
+	// value.
+	if bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		if bytes.IndexByte(b, '"') >= 0 || hasControl(b) {
+			return "", false
+		}
+		return string(b), true
+	}
+	var out strings.Builder
+	out.Grow(len(b)) // escapes shrink; only a byte that is not UTF-8 grows (to U+FFFD)
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(b) {
+				return "", false
+			}
+			switch e := b[i+1]; e {
+			case '"', '\\', '/':
+				out.WriteByte(e)
+			case 'b':
+				out.WriteByte('\b')
+			case 'f':
+				out.WriteByte('\f')
+			case 'n':
+				out.WriteByte('\n')
+			case 'r':
+				out.WriteByte('\r')
+			case 't':
+				out.WriteByte('\t')
+			case 'u':
+				r := hex4(b[i+2:])
+				if r < 0 {
+					return "", false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if len(b) >= i+6 && b[i] == '\\' && b[i+1] == 'u' {
+						if dec := utf16.DecodeRune(r, hex4(b[i+2:])); dec != unicode.ReplacementChar {
+							out.WriteRune(dec)
+							i += 6
+							continue
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				out.WriteRune(r)
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c == '"', c < ' ':
+			return "", false
+		case c < utf8.RuneSelf:
+			out.WriteByte(c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			out.WriteRune(r) // RuneError for a byte that is not UTF-8
+			i += size
+		}
+	}
+	return out.String(), true
+}
+
+// hex4 decodes the four hex digits at the start of b, or returns -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonSeconds is a lifetime in seconds sent as a JSON number or a numeric
@@ -295,8 +444,8 @@ func (s *jsonSeconds) UnmarshalJSON(b []byte) error {
 	*s = jsonSeconds{}
 	lit := string(b)
 	if len(b) > 0 && b[0] == '"' {
-		var str string
-		if json.Unmarshal(b, &str) != nil {
+		str, ok := unquoteJSON(b)
+		if !ok {
 			return nil
 		}
 		lit = strings.TrimSpace(str)

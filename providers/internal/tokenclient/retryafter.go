@@ -12,6 +12,10 @@ import (
 // result safe.
 const MaxRetryAfter = 24 * time.Hour
 
+// maxHTTPDate is more than the longest HTTP-date ("Wednesday, 09-Nov-94
+// 08:49:37 GMT", RFC 850 form, is 33 bytes).
+const maxHTTPDate = 64
+
 // ParseRetryAfter parses a Retry-After header value (RFC 9110 §10.2.3):
 // delta-seconds ("120") or an HTTP-date, relative to now. It returns 0 for
 // an empty, malformed or past value, and never more than [MaxRetryAfter].
@@ -26,6 +30,9 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 			return MaxRetryAfter // only a range error reaches here: all digits
 		}
 		return time.Duration(n) * time.Second
+	}
+	if len(v) > maxHTTPDate {
+		return 0 // not a date; don't have three layouts parse a flood
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {

@@ -2,6 +2,7 @@ package tokenclient
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,6 +35,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxRetryAfter},
 		{"Mon, 01 Jan 0001 00:00:00 GMT", 0},
 		{"Wed, 32 Oct 2026 07:28:00 GMT", 0},
+		{strings.Repeat("9", 100000), MaxRetryAfter},
+		{strings.Repeat("0", 100000) + "7", 7 * time.Second},
+		{date(90*time.Second) + strings.Repeat("x", 100000), 0},
 	}
 	for _, tt := range tests {
 		if got := ParseRetryAfter(tt.in, now); got != tt.want {
