@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/tenantauth/tenantauth/cache"
@@ -64,7 +65,18 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 			m.mu.Unlock()
 			return nil, &busyError{id: id, limit: m.cfg.MaxLookups}
 		}
-		f = m.start(id, stale, false)
+		// A caller that can never give up (its context has no Done
+		// channel) would wait for the fetch anyway: it runs the flight
+		// itself, and neither it nor the flight pays a goroutine start and
+		// a wake-up. Any other caller hands it to a goroutine, so that it
+		// can leave without cancelling the fetch for the others.
+		inline := ctx.Done() == nil
+		f = m.start(id, stale, false, !inline)
+		if inline {
+			m.mu.Unlock()
+			m.run(id, f, false)
+			return m.result(f, stale)
+		}
 	}
 	m.mu.Unlock()
 
@@ -73,10 +85,15 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	return m.result(f, stale)
+}
+
+// result is what a caller of a finished flight f gets.
+func (m *Manager) result(f *flight, stale *entry) (*entry, error) {
 	if f.err != nil {
 		// An unreachable endpoint should not take down a tenant whose token,
 		// though inside its safety margin, has not expired yet.
-		if stale != nil && m.endpointDown(f.err) && m.preciseNow() < stale.expireAt {
+		if stale != nil && m.endpointDown(f.err) && m.untilExpiry(&stale.tok) > 0 {
 			return stale, nil
 		}
 		return nil, f.err
@@ -98,7 +115,7 @@ func (m *Manager) refreshAhead(id string, cur *entry) {
 		return // the lookups are saturated; a later hit claims the refresh again
 	}
 	m.refreshes.Add(1)
-	m.start(id, cur, true)
+	m.start(id, cur, true, true)
 }
 
 // reserveLookup takes one of the Config.MaxLookups slots for a flight's
@@ -117,12 +134,15 @@ func (m *Manager) reserveLookup() bool {
 	return true
 }
 
-// start launches a flight. m.mu must be held.
-func (m *Manager) start(id string, stale *entry, background bool) *flight {
+// start registers a flight and, with async, launches it in a goroutine;
+// otherwise the caller must call run itself. m.mu must be held.
+func (m *Manager) start(id string, stale *entry, background, async bool) *flight {
 	f := &flight{done: make(chan struct{}), stale: stale}
 	m.flights[id] = f
 	m.wg.Add(1)
-	go m.run(id, f, background)
+	if async {
+		go m.run(id, f, background)
+	}
 	return f
 }
 
@@ -137,31 +157,34 @@ func (m *Manager) run(id string, f *flight, background bool) {
 	// released even when the Provider ends its goroutine with
 	// runtime.Goexit (t.FailNow in a test double), which recover cannot see.
 	var (
-		val      *entry
+		r        *fetched
 		err      error
 		returned bool
 	)
 	defer func() {
 		if !returned {
-			val, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+			r, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
 		}
-		m.publish(id, f, val, err, background)
+		m.publish(id, f, r, err, background)
 	}()
-	val, err = m.fetchSafely(ctx, id, f.stale, background)
+	r, err = m.fetchSafely(ctx, id, f.stale, background)
 	if err != nil && m.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	returned = true
 }
 
-// publish stores a flight's result and releases its waiters.
-func (m *Manager) publish(id string, f *flight, val *entry, err error, background bool) {
+// publish stores a flight's result (r, nil on error) and releases its
+// waiters, who get the cache's copy of the entry when it is cached.
+func (m *Manager) publish(id string, f *flight, r *fetched, err error, background bool) {
+	var val *entry
 	now := m.preciseNow()
 	m.mu.Lock()
 	switch {
 	case err == nil && !f.forgotten:
-		m.cache.Set(id, val, val.refreshAt, val.staleAt)
+		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
 	case err == nil:
+		val = &r.entry
 	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten:
 	case errors.Is(err, ErrUnknownTenant):
 		m.strangers.Add(id, refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)})
@@ -171,7 +194,7 @@ func (m *Manager) publish(id string, f *flight, val *entry, err error, backgroun
 	if err != nil && f.stale != nil {
 		// Release the refresh claim, and hold off the next background
 		// attempt for a while so a failing endpoint is not hammered.
-		m.cache.Postpone(id, f.stale, now+retryDelay(f.stale.staleAt-now))
+		m.cache.Postpone(id, f.stale, now+retryDelay(int64(m.untilExpiry(&f.stale.tok))))
 	}
 	if m.flights[id] == f {
 		delete(m.flights, id)
@@ -191,22 +214,32 @@ func (m *Manager) publish(id string, f *flight, val *entry, err error, backgroun
 }
 
 // retryDelay is how long a failed background refresh waits before the next
-// one may be claimed: a quarter of the time left before the token goes
-// stale, between 250 ms and 30 s.
-func retryDelay(untilStale int64) int64 {
-	return min(max(untilStale/4, int64(250*time.Millisecond)), int64(30*time.Second))
+// one may be claimed: a quarter of the time left before the token expires,
+// between 250 ms and 30 s.
+func retryDelay(untilExpiry int64) int64 {
+	return min(max(untilExpiry/4, int64(250*time.Millisecond)), int64(30*time.Second))
+}
+
+// untilExpiry is how long t has left before it expires (DefaultLifetime
+// after it was issued when the server gave no lifetime).
+func (m *Manager) untilExpiry(t *Token) time.Duration {
+	exp := t.Expiry
+	if exp.IsZero() {
+		exp = t.IssuedAt.Add(m.cfg.DefaultLifetime)
+	}
+	return exp.Sub(m.wallNow())
 }
 
 // fetchSafely is fetch with a provider panic turned into an error, so that
 // waiters never hang and the process survives a buggy Provider.
-func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, background bool) (e *entry, err error) {
+func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, background bool) (r *fetched, err error) {
 	defer func() {
-		if r := recover(); r != nil {
+		if p := recover(); p != nil {
 			// The panic value may hold request data: log only its type.
 			m.log.LogAttrs(context.Background(), slog.LevelError, "tenantauth: provider panicked",
-				slog.String("tenant", id), slog.String("panic_type", fmt.Sprintf("%T", r)),
+				slog.String("tenant", id), slog.String("panic_type", fmt.Sprintf("%T", p)),
 				slog.String("stack", string(debug.Stack())))
-			e, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
+			r, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
 		}
 	}()
 	return m.fetch(ctx, id, stale, background)
@@ -217,7 +250,7 @@ var errProviderPanic = errors.New("tenantauth: provider panicked")
 // fetch looks the tenant up and obtains a token: with the stale token's
 // refresh token when it has a usable one, falling back to the full grant
 // when the refresh is refused.
-func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*entry, error) {
+func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*fetched, error) {
 	t, err := m.lookup(ctx, id)
 	if err != nil {
 		return nil, err
@@ -232,7 +265,7 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
 		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
 		if err == nil {
-			return m.newEntry(tok, t, endpoint)
+			return m.newEntry(tok, t, endpoint, stale)
 		}
 		if errors.Is(err, ErrCircuitOpen) || ctx.Err() != nil {
 			return nil, err
@@ -244,7 +277,7 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 	if err != nil {
 		return nil, err
 	}
-	return m.newEntry(tok, t, endpoint)
+	return m.newEntry(tok, t, endpoint, stale)
 }
 
 var errNoProvider = errors.New("tenantauth: tenant has no Provider")
@@ -279,7 +312,7 @@ var errExpiredToken = fmt.Errorf("%w: token already expired", ErrMalformedRespon
 // margins (skew, refresh window) are fractions of the token's full lifetime,
 // but they count down from its real expiry: a token issued some time ago
 // keeps only what is left of its life.
-func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string) (*entry, error) {
+func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string, stale *entry) (*fetched, error) {
 	wall := m.wallNow()
 	if tok.IssuedAt.IsZero() {
 		tok.IssuedAt = wall
@@ -300,15 +333,31 @@ func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string) (*entry, error
 	refreshAfter, staleAfter := m.policy.Deadlines(lifetime)
 	elapsed := lifetime - remaining // time already spent before the token reached us
 	now := m.preciseNow()
-	e := &entry{
-		tok:       tok,
+	return &fetched{
+		entry:     entry{tok: *tok, dest: m.destination(t, stale)},
 		refreshAt: now + int64(refreshAfter-elapsed),
 		staleAt:   now + int64(staleAfter-elapsed),
-		expireAt:  now + int64(remaining),
+	}, nil
+}
+
+// fetched is a new entry and its deadlines on the Manager's clock: refresh
+// in the background from refreshAt, stop serving from staleAt.
+type fetched struct {
+	entry
+	refreshAt, staleAt int64
+}
+
+// destination returns t's destination rules: nil for the default (no
+// APIHosts, no plain http), the stale entry's when they have not changed
+// (a refresh allocates nothing for them), else a copy, so that a caller
+// changing t.APIHosts later cannot change them.
+func (m *Manager) destination(t Tenant, stale *entry) *destination {
+	if len(t.APIHosts) == 0 && !t.AllowInsecureHTTP {
+		return nil
 	}
-	if len(t.APIHosts) > 0 {
-		e.hosts = append([]string(nil), t.APIHosts...)
+	if stale != nil && stale.dest != nil && stale.dest.insecure == t.AllowInsecureHTTP &&
+		slices.Equal(stale.dest.hosts, t.APIHosts) {
+		return stale.dest
 	}
-	e.insecure = t.AllowInsecureHTTP
-	return e, nil
+	return &destination{hosts: slices.Clone(t.APIHosts), insecure: t.AllowInsecureHTTP}
 }

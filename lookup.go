@@ -10,14 +10,27 @@ import (
 	"github.com/tenantauth/tenantauth/cache"
 )
 
-// entry is what the cache holds for a tenant. It is immutable once cached.
+// entry is what the cache holds for a tenant, inline in the cache's node
+// with the deadlines: one allocation per tenant (see the cache package). It
+// is immutable once cached; callers get a pointer to its tok.
 type entry struct {
-	tok      *Token
-	hosts    []string // the tenant's APIHosts; nil allows any host
+	tok  Token
+	dest *destination // nil: no APIHosts, no plain http
+}
+
+// destination is where a tenant's token may go. It is shared by the
+// tenant's successive entries while the tenant's configuration is the same.
+type destination struct {
+	hosts    []string // the tenant's APIHosts
 	insecure bool     // the tenant's AllowInsecureHTTP
-	// Deadlines on the Manager's clock: refresh in the background from
-	// refreshAt, stop serving from staleAt, and expireAt is the real expiry.
-	refreshAt, staleAt, expireAt int64
+}
+
+// hosts returns the tenant's APIHosts.
+func (e *entry) hosts() []string {
+	if e.dest == nil {
+		return nil
+	}
+	return e.dest.hosts
 }
 
 // Token returns a valid token for tenantID: the cached one when it is fresh,
@@ -41,7 +54,7 @@ func (m *Manager) Token(ctx context.Context, tenantID string) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.tok, nil
+	return &e.tok, nil
 }
 
 // TokenForHost is Token for a request to host (a URL host, with or without
@@ -54,10 +67,10 @@ func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Tok
 	if err != nil {
 		return nil, err
 	}
-	if !hostAllowed(e.hosts, host) {
+	if !hostAllowed(e.hosts(), host) {
 		return nil, &hostError{tenant: tenantID, host: host}
 	}
-	return e.tok, nil
+	return &e.tok, nil
 }
 
 // TokenForURL is [Manager.TokenForHost] for a request to u, which also
@@ -71,13 +84,13 @@ func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) 
 	if err != nil {
 		return nil, err
 	}
-	if !hostAllowed(e.hosts, u.Host) {
+	if !hostAllowed(e.hosts(), u.Host) {
 		return nil, &hostError{tenant: tenantID, host: u.Host}
 	}
-	if !e.insecure && !secureDestination(u.Scheme, u.Host) {
+	if (e.dest == nil || !e.dest.insecure) && !secureDestination(u.Scheme, u.Host) {
 		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
-	return e.tok, nil
+	return &e.tok, nil
 }
 
 // entry is the hot path shared by Token and TokenForHost.

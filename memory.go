@@ -70,7 +70,7 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 		return
 	}
 	cur, ok := m.cache.Peek(tenantID)
-	if !ok || cur.tok != rejected {
+	if !ok || &cur.tok != rejected {
 		return // already replaced or dropped
 	}
 	now := m.preciseNow()

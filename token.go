@@ -35,9 +35,10 @@ type Token struct {
 	// skew are fractions of Expiry-IssuedAt.
 	IssuedAt time.Time
 
-	// authorization caches "TokenType AccessToken" for the hot path. fmt
-	// never reaches it: Token has its own Format method.
-	authorization *string
+	// authorization is "TokenType AccessToken" for the hot path, built once
+	// by seal; AccessToken is then its suffix, so the token's bytes are
+	// held once. fmt never reaches it: Token has its own Format method.
+	authorization string
 }
 
 // Authorization returns the value of the Authorization header for this token:
@@ -45,8 +46,8 @@ type Token struct {
 // token; call it only to build a request. For a Token held by a Manager the
 // value is built once and this call does not allocate.
 func (t *Token) Authorization() string {
-	if t.authorization != nil {
-		return *t.authorization
+	if t.authorization != "" {
+		return t.authorization
 	}
 	return t.buildAuthorization()
 }
@@ -63,7 +64,9 @@ func (t *Token) buildAuthorization() string {
 // published to other goroutines.
 func (t *Token) seal() {
 	v := t.buildAuthorization()
-	t.authorization = &v
+	t.authorization = v
+	// Share the bytes: the access token is the header's suffix.
+	t.AccessToken = Secret(v[len(v)-len(t.AccessToken):])
 }
 
 // CanonicalTokenType returns the canonical spelling of an OAuth token type:

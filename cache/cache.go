@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // ErrInvalidConfig is returned, wrapped, by [New] for a Config it cannot use.
@@ -21,17 +19,16 @@ const (
 	DefaultCapacity = 10_000
 
 	// maxShards bounds the automatic shard count: beyond it shards no
-	// longer reduce write contention on a machine that size, and each
-	// one costs its own LRU list.
+	// longer reduce write contention on a machine that size.
 	maxShards = 64
 
-	// entriesPerShard is the shard size the automatic shard count aims for:
-	// inserting a new key copies its shard's read index, so shards must
-	// stay small, while caches this small keep one exact LRU list.
+	// entriesPerShard is the shard size the automatic shard count aims
+	// for: small caches keep one shard, so one clock hand orders all
+	// their evictions.
 	entriesPerShard = 1024
 
-	// claimed is the gate value of a slot whose refresh has been claimed:
-	// no now is ever at or beyond it while the slot is still valid, because
+	// claimed is the gate value of a node whose refresh has been claimed:
+	// no now is ever at or beyond it while the node is still valid, because
 	// now < staleAt <= MaxInt64.
 	claimed = math.MaxInt64
 )
@@ -39,17 +36,17 @@ const (
 // Config configures a [Cache]. The zero value is usable.
 type Config struct {
 	// Capacity is the maximum number of entries. Inserting a new key into
-	// a full cache evicts the least recently used entry of the new key's
-	// shard (of another shard if that one is empty), so a cache holds
-	// exactly Capacity keys however they hash. Zero means
-	// [DefaultCapacity] (10 000); negative is an error.
+	// a full cache evicts an entry of the new key's shard that was not
+	// used since the shard's clock hand last passed it (of another shard
+	// if that one is empty), so a cache holds exactly Capacity keys
+	// however they hash. Zero means [DefaultCapacity] (10 000); negative
+	// is an error.
 	Capacity int
 
 	// Shards is the number of independently locked parts of the cache,
 	// rounded up to a power of two and down to at most Capacity. Zero means
 	// automatic: one shard per 1 024 entries of capacity, rounded up to a
-	// power of two, at most 64 — so a cache of up to 1 024 entries has a
-	// single, exact LRU eviction order. Negative is an error.
+	// power of two, at most 64. Negative is an error.
 	Shards int
 }
 
@@ -81,21 +78,22 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// A Cache maps string keys to *V values, each with a refresh deadline and a
-// stale deadline, bounded by a capacity with least-recently-used eviction.
+// A Cache maps string keys to values of type V, each with a refresh
+// deadline and a stale deadline, bounded by a capacity with CLOCK
+// (second-chance) eviction. Values are stored inline, one allocation per
+// entry with its key and deadlines; [Cache.Set] returns a pointer to the
+// stored value, which stays valid (and unchanged) for as long as the caller
+// holds it.
 //
 // A Cache is safe for concurrent use. Get, Peek, Postpone and Len take no
-// lock (but for the rare Get that promotes an aged entry); Set, Delete and
-// CompareAndDelete lock one shard.
+// lock; Set, Delete and CompareAndDelete lock one shard.
 type Cache[V any] struct {
 	// Read by every hit, written only by New.
 	shards []shard[V]
 	seed   maphash.Seed
-	shift  uint8  // a key's hash picks its shard by its top bits: h >> shift
-	mask   uint64 // len(shards)-1
-	// promoteAfter is how many inserts into its shard age an entry enough
-	// for a hit to move it to the front of the LRU list.
-	promoteAfter uint64
+	shift  uint8    // a key's hash picks its shard by its top bits: h >> shift
+	mask   uint64   // len(shards)-1
+	tomb   *node[V] // marks a deleted slot; never a real entry
 
 	_ [64]byte // keep count, written by inserts, off the hits' cache line
 
@@ -107,47 +105,41 @@ type Cache[V any] struct {
 	count atomic.Int64
 }
 
-// A shard is a simplelru.LRU under a mutex (the recency order and the
-// eviction decision) plus a read index that hits use without the mutex.
+// A shard is an open-addressing table that hits read without a lock, and
+// the state its writers share under mu.
 type shard[V any] struct {
-	// index is immutable, replaced whole under mu when a key is inserted
-	// or removed. Hits load it; they never write to the shard.
-	index atomic.Pointer[index[V]]
-	// inserts counts new keys in this shard; an entry's stamp is compared
-	// with it to decide whether a hit should promote the entry.
-	inserts atomic.Uint64
+	// table is replaced whole only when it grows or sheds its tombstones;
+	// in between, writers store into its slots one pointer at a time.
+	table atomic.Pointer[table[V]]
 
 	// Keep the mutex, written by every lock, off the cache line that every
 	// hit reads.
-	_ [64 - 16]byte
+	_ [64 - 8]byte
 
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, *entry[V]]
+	mu   sync.Mutex
+	live int // entries in table
+	used int // slots not nil: entries and tombstones
+	hand int // the clock hand: the next slot eviction looks at
 
-	_ [64 - 16]byte // keep the next shard's read line apart
+	_ [64 - 32]byte // keep the next shard's read line apart
 }
 
-// An entry is what the index and the LRU list point to. It lives as long
-// as its key stays in the cache; Set on an existing key replaces its slot.
-type entry[V any] struct {
-	key  string
-	slot atomic.Pointer[slot[V]]
-	// stamp is the shard's inserts count when the entry was last moved to
-	// the front of the LRU list.
-	stamp atomic.Uint64
-}
-
-// A slot is one value with its deadlines. It is immutable apart from gate,
-// so a reader that loaded it sees a value and deadlines that belong
-// together.
-type slot[V any] struct {
-	v         *V
+// A node is one entry: its key, its value and deadlines, immutable once
+// published apart from gate and ref. Replacing a key's value publishes a
+// new node, so a reader that loaded one sees a value and deadlines that
+// belong together.
+type node[V any] struct {
+	key       string
 	refreshAt int64
 	staleAt   int64
 	// gate is the earliest now at which a Get may claim the refresh:
 	// refreshAt at first, a later time after Postpone, or claimed while a
-	// refresh is claimed. A new slot (Set) starts unclaimed.
+	// refresh is claimed.
 	gate atomic.Int64
+	// ref is the clock's reference bit: set by a hit (only when clear, so
+	// that hits do not keep writing a shared line), cleared by the hand.
+	ref atomic.Uint32
+	v   V
 }
 
 // New returns an empty cache configured by cfg.
@@ -165,23 +157,16 @@ func New[V any](cfg Config) (*Cache[V], error) {
 	n := shardCount(capacity, cfg.Shards)
 
 	c := &Cache[V]{
-		shards:       make([]shard[V], n),
-		shift:        uint8(64 - bits.TrailingZeros(uint(n))), // 64 for one shard: h>>64 == 0
-		mask:         uint64(n - 1),
-		seed:         maphash.MakeSeed(),
-		promoteAfter: uint64(capacity / n / 4),
-		capacity:     int64(capacity),
+		shards:   make([]shard[V], n),
+		shift:    uint8(64 - bits.TrailingZeros(uint(n))), // 64 for one shard: h>>64 == 0
+		mask:     uint64(n - 1),
+		seed:     maphash.MakeSeed(),
+		tomb:     new(node[V]),
+		capacity: int64(capacity),
 	}
+	empty := new(table[V]) // no slots: the first insert builds a real table
 	for i := range c.shards {
-		sh := &c.shards[i]
-		// The LRU's own bound is never reached: Set evicts first, against
-		// the whole cache's count. It is only the list and its index.
-		lru, err := simplelru.NewLRU[string, *entry[V]](capacity, nil)
-		if err != nil { // unreachable: capacity > 0
-			return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-		}
-		sh.lru = lru
-		sh.index.Store(&index[V]{})
+		c.shards[i].table.Store(empty)
 	}
 	return c, nil
 }
@@ -215,105 +200,137 @@ func (c *Cache[V]) hash(key string) uint64 {
 // claims the refresh atomically; every other caller gets [Fresh] until Set
 // or Postpone releases the claim.
 //
-// A hit allocates nothing and writes no shared memory, except that an entry
-// that has aged (see the package documentation) is moved to the front of
-// its shard's LRU list by one of its hits.
+// A hit allocates nothing and takes no lock; it writes shared memory only
+// to set the entry's reference bit when the clock hand has cleared it.
 func (c *Cache[V]) Get(key string, now int64) (v *V, s State) {
 	h := maphash.String(c.seed, key) // one hash picks the shard and the slot
-	sh := &c.shards[h>>c.shift]
-	e := sh.index.Load().find(h, key)
-	if e == nil {
+	n := c.shards[h>>c.shift].table.Load().find(h, key, c.tomb)
+	if n == nil {
 		return nil, Miss
 	}
-	sl := e.slot.Load()
-	if now >= sl.staleAt {
-		return sl.v, Miss
+	if now >= n.staleAt {
+		return &n.v, Miss
 	}
-	if n := sh.inserts.Load(); n-e.stamp.Load() > c.promoteAfter {
-		c.promote(sh, key, e, n)
+	if n.ref.Load() == 0 {
+		n.ref.Store(1)
 	}
-	if now < sl.gate.Load() {
-		return sl.v, Fresh
+	if now < n.gate.Load() {
+		return &n.v, Fresh
 	}
-	return sl.v, sl.claim(now)
+	return &n.v, n.claim(now)
 }
 
-// promote moves e to the front of its shard's LRU list, unless another hit
-// is already doing so.
-func (c *Cache[V]) promote(sh *shard[V], key string, e *entry[V], n uint64) {
-	old := e.stamp.Load()
-	if n-old <= c.promoteAfter || !e.stamp.CompareAndSwap(old, n) {
-		return
-	}
-	sh.mu.Lock()
-	// The entry may have been evicted or replaced since the index was
-	// loaded; only the entry still cached for key is moved.
-	if cur, ok := sh.lru.Peek(key); ok && cur == e {
-		sh.lru.Get(key)
-	}
-	sh.mu.Unlock()
-}
-
-// claim tries to claim s's refresh at now.
-func (s *slot[V]) claim(now int64) State {
+// claim tries to claim n's refresh at now.
+func (n *node[V]) claim(now int64) State {
 	for {
-		g := s.gate.Load()
+		g := n.gate.Load()
 		if now < g {
 			return Fresh // not due, postponed, or claimed by someone else
 		}
-		if s.gate.CompareAndSwap(g, claimed) {
+		if n.gate.CompareAndSwap(g, claimed) {
 			return Refresh
 		}
 	}
 }
 
-// Set inserts or replaces key's value with new deadlines, and clears any
-// refresh claim or postponement. A refreshAt after staleAt is treated as
-// staleAt (no refresh-ahead). Inserting a new key into a full cache evicts
-// the least recently used entry of its shard; replacing a value counts as a
-// use.
-func (c *Cache[V]) Set(key string, v *V, refreshAt, staleAt int64) {
-	s := &slot[V]{v: v, refreshAt: min(refreshAt, staleAt), staleAt: staleAt}
-	s.gate.Store(s.refreshAt)
+// Set inserts or replaces key's value with new deadlines, and returns a
+// pointer to the stored copy of v. A refreshAt after staleAt is treated as
+// staleAt (no refresh-ahead). The new value starts with no refresh claim
+// and no postponement. Inserting a new key into a full cache evicts an
+// entry (see [Config].Capacity); replacing a value counts as a use.
+func (c *Cache[V]) Set(key string, v V, refreshAt, staleAt int64) *V {
+	n := &node[V]{key: key, refreshAt: min(refreshAt, staleAt), staleAt: staleAt, v: v}
+	n.gate.Store(n.refreshAt)
 	h := c.hash(key)
 	i := h >> c.shift
-	for !c.set(&c.shards[i], key, h, s) {
+	for !c.set(&c.shards[i], h, n) {
 		// The cache was full and the shard empty: make room elsewhere,
 		// then retry.
 		c.evictOther(i)
 	}
+	return &n.v
 }
 
-// set stores s for key, whose hash is h, in sh. It reports false, having
-// changed nothing, when key is new, the cache is full and sh has nothing
-// to evict.
-func (c *Cache[V]) set(sh *shard[V], key string, h uint64, s *slot[V]) bool {
+// set stores n, whose key hashes to h, in sh. It reports false, having
+// changed nothing, when the key is new, the cache is full and sh has
+// nothing to evict.
+func (c *Cache[V]) set(sh *shard[V], h uint64, n *node[V]) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.lru.Get(key); ok {
-		// A refresh: swap the slot in place; the index is unchanged.
-		e.slot.Store(s)
-		e.stamp.Store(sh.inserts.Load())
+	t := sh.table.Load()
+	if i := t.index(h, n.key, c.tomb); i >= 0 {
+		// A refresh: publish the new node in the old one's slot.
+		n.ref.Store(1)
+		t.slots[i].Store(n)
 		return true
 	}
-
-	var old *entry[V]
-	var oldHash uint64
 	if !c.reserve() {
-		// Full: the new key takes the place of this shard's oldest.
-		k, e, ok := sh.lru.RemoveOldest()
-		if !ok {
+		// Full: the new key takes the place of one of this shard's.
+		if !c.evict(sh) {
 			return false
 		}
-		old, oldHash = e, c.hash(k)
 	}
-	e := &entry[V]{key: key}
-	e.slot.Store(s)
-	e.stamp.Store(sh.inserts.Add(1))
-	sh.lru.Add(key, e)
-	// One copy of the index both drops the evicted key and adds the new one.
-	sh.index.Store(sh.index.Load().update(old, oldHash, e, h))
+	c.insert(sh, h, n)
 	return true
+}
+
+// insert adds n, whose key hashes to h and is absent, to sh. sh.mu must be
+// held. The table grows (or sheds its tombstones) first when it would be
+// more than 3/4 used, so that every probe sequence meets an empty slot.
+func (c *Cache[V]) insert(sh *shard[V], h uint64, n *node[V]) {
+	t := sh.table.Load()
+	if (sh.used+1)*4 > len(t.slots)*3 {
+		nt := t.rebuild(sh.live+1, c)
+		// Keep the hand's place in the sweep: restarting it at slot 0
+		// after every rebuild would sweep the front of the table over and
+		// over and let the keys at its end outlive many turns. A rebuild
+		// of the same size (shedding tombstones, the steady state of a
+		// full cache) keeps every key's home slot, so this is exact then;
+		// after growth it is close.
+		if len(t.slots) > 0 {
+			sh.hand = int(uint64(sh.hand) * uint64(len(nt.slots)) / uint64(len(t.slots)))
+		}
+		t = nt
+		sh.table.Store(t)
+		sh.used = sh.live
+	}
+	i := t.free(h, c.tomb)
+	if t.slots[i].Load() == nil {
+		sh.used++
+	}
+	t.slots[i].Store(n)
+	sh.live++
+}
+
+// evict removes one entry of sh chosen by the clock hand: the first whose
+// reference bit is clear, clearing the bits it passes. It reports false
+// when sh is empty. sh.mu must be held; the place freed in count is handed
+// to the caller's insert.
+func (c *Cache[V]) evict(sh *shard[V]) bool {
+	if sh.live == 0 {
+		return false
+	}
+	t := sh.table.Load()
+	size := len(t.slots)
+	// Two turns suffice: the first clears every bit it passes.
+	for range 2 * size {
+		i := sh.hand
+		sh.hand = (sh.hand + 1) & (size - 1)
+		n := t.slots[i].Load()
+		if n == nil || n == c.tomb {
+			continue
+		}
+		if n.ref.Load() != 0 {
+			n.ref.Store(0)
+			continue
+		}
+		t.slots[i].Store(c.tomb)
+		sh.live--
+		return true
+	}
+	// Hits set bits behind the hand faster than it cleared them: the
+	// caller makes room in another shard, or retries.
+	return false
 }
 
 // reserve takes a place for a new entry in count, unless the cache is full.
@@ -329,8 +346,8 @@ func (c *Cache[V]) reserve() bool {
 	}
 }
 
-// evictOther evicts the least recently used entry of the first non-empty
-// shard after shard i, if the cache is still full.
+// evictOther evicts one entry of the first non-empty shard after shard i,
+// if the cache is still full.
 func (c *Cache[V]) evictOther(i uint64) {
 	for j := uint64(1); j < uint64(len(c.shards)); j++ {
 		o := &c.shards[(i+j)&c.mask]
@@ -339,10 +356,9 @@ func (c *Cache[V]) evictOther(i uint64) {
 			o.mu.Unlock()
 			return // someone else made room
 		}
-		k, e, ok := o.lru.RemoveOldest()
+		ok := c.evict(o)
 		if ok {
-			o.index.Store(o.index.Load().update(e, c.hash(k), nil, 0))
-			c.count.Add(-1) // after publishing: the cache never holds more than count
+			c.count.Add(-1) // after unpublishing: the cache never holds more than count
 		}
 		o.mu.Unlock()
 		if ok {
@@ -351,27 +367,32 @@ func (c *Cache[V]) evictOther(i uint64) {
 	}
 }
 
-// find returns key's entry from the read index, or nil.
-func (c *Cache[V]) find(key string) *entry[V] {
+// find returns key's node, or nil.
+func (c *Cache[V]) find(key string) *node[V] {
 	h := c.hash(key)
-	return c.shards[h>>c.shift].index.Load().find(h, key)
+	return c.shards[h>>c.shift].table.Load().find(h, key, c.tomb)
 }
 
 // Peek returns key's value, stale or not, without claiming a refresh and
-// without touching its recency.
+// without marking it used.
 func (c *Cache[V]) Peek(key string) (*V, bool) {
-	e := c.find(key)
-	if e == nil {
+	n := c.find(key)
+	if n == nil {
 		return nil, false
 	}
-	return e.slot.Load().v, true
+	return &n.v, true
 }
 
-// CompareAndDelete removes key only if its current value is old (the same
-// pointer), and reports whether it did. It drops a rejected value without
-// dropping a newer one that replaced it meanwhile.
+// CompareAndDelete removes key only if its current value is old (the
+// pointer Set or Get returned), and reports whether it did. It drops a
+// rejected value without dropping a newer one that replaced it meanwhile.
+// A nil old matches nothing: no stored value has a nil pointer, and a
+// caller holding the nil of a missed Get must not drop what another stored.
 func (c *Cache[V]) CompareAndDelete(key string, old *V) bool {
-	return c.delete(key, func(e *entry[V]) bool { return e.slot.Load().v == old })
+	if old == nil {
+		return false
+	}
+	return c.delete(key, old)
 }
 
 // Delete removes key and reports whether it was present.
@@ -379,18 +400,19 @@ func (c *Cache[V]) Delete(key string) bool {
 	return c.delete(key, nil)
 }
 
-func (c *Cache[V]) delete(key string, match func(*entry[V]) bool) bool {
+func (c *Cache[V]) delete(key string, old *V) bool {
 	h := c.hash(key)
 	sh := &c.shards[h>>c.shift]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, ok := sh.lru.Peek(key)
-	if !ok || (match != nil && !match(e)) {
+	t := sh.table.Load()
+	i := t.index(h, key, c.tomb)
+	if i < 0 || (old != nil && &t.slots[i].Load().v != old) {
 		return false
 	}
-	sh.lru.Remove(key)
-	sh.index.Store(sh.index.Load().update(e, h, nil, 0))
-	c.count.Add(-1) // after publishing: the cache never holds more than count
+	t.slots[i].Store(c.tomb)
+	sh.live--
+	c.count.Add(-1) // after unpublishing: the cache never holds more than count
 	return true
 }
 
@@ -400,15 +422,11 @@ func (c *Cache[V]) delete(key string, match func(*entry[V]) bool) bool {
 // rather than by every Get. The entry's value and stale deadline are
 // unchanged; an until before the entry's refreshAt just releases the claim.
 func (c *Cache[V]) Postpone(key string, v *V, until int64) {
-	e := c.find(key)
-	if e == nil {
-		return
+	n := c.find(key)
+	if n == nil || &n.v != v {
+		return // gone or replaced meanwhile: a new node has its own, fresh claim
 	}
-	s := e.slot.Load()
-	if s.v != v {
-		return // replaced meanwhile: the new slot has its own, fresh claim
-	}
-	s.gate.Store(max(until, s.refreshAt))
+	n.gate.Store(max(until, n.refreshAt))
 }
 
 // Len returns the number of entries, stale ones included. While other

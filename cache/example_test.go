@@ -22,7 +22,7 @@ func Example() {
 	// nanoseconds, e.g. time.Since(epoch)).
 	refreshAfter, staleAfter := cache.Policy{}.Deadlines(24 * time.Hour)
 	fmt.Println("refresh after", refreshAfter, "stale after", staleAfter)
-	c.Set("acme", &token{access: "a1", refresh: "r1"}, int64(refreshAfter), int64(staleAfter))
+	c.Set("acme", token{access: "a1", refresh: "r1"}, int64(refreshAfter), int64(staleAfter))
 
 	at := func(d time.Duration) int64 { return int64(d) }
 	for _, now := range []time.Duration{time.Hour, refreshAfter, refreshAfter + time.Second, staleAfter} {
@@ -41,7 +41,7 @@ func Example() {
 
 	// The API answered 401 for a1 while another caller already stored a2:
 	// dropping a1 must not drop a2.
-	c.Set("acme", &token{access: "a2"}, int64(refreshAfter), int64(staleAfter))
+	c.Set("acme", token{access: "a2"}, int64(refreshAfter), int64(staleAfter))
 	fmt.Println("drop rejected a1:", c.CompareAndDelete("acme", tok))
 	fmt.Println("entries:", c.Len())
 	_, state = c.Get("nobody", 0)
