@@ -24,13 +24,13 @@ var impls = []struct{ bench, name string }{
 	{"naive", contender.NameNaive},
 }
 
-// largeTenants is the tenant count whose fixtures take a noticeable time to
-// build; quickRun skips it.
+// largeTenants is the smallest tenant count whose fixtures take a noticeable
+// time to build; quickRun skips it and every larger one.
 const largeTenants = 100_000
 
 // quickRun reports whether this is CI's one-shot run (-benchtime=Nx with
-// N < 100, and -count 1): then the 100 000-tenant cases, which spend most
-// of their time building fixtures, are skipped. A run with -count > 1 (as in
+// N < 100, and -count 1): then the cases of 100 000 tenants and more, which
+// spend most of their time building fixtures, are skipped. A run with -count > 1 (as in
 // run.sh's memory benchmarks) is a measurement and includes them.
 func quickRun() bool {
 	bt, cnt := flag.Lookup("test.benchtime"), flag.Lookup("test.count")

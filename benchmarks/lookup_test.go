@@ -3,9 +3,11 @@ package benchmarks
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/tenantauth/tenantauth/benchmarks/internal/contender"
+	"github.com/tenantauth/tenantauth/benchmarks/internal/standin"
 )
 
 // lookupTenants are the tenant counts of the cached-lookup benchmark.
@@ -19,7 +21,11 @@ var lookupTenants = []int{1, 1000, 10_000, largeTenants}
 //   - tenantauth: Manager.Token;
 //   - oauth2: sync.Map load of the tenant's ReuseTokenSource, then its Token
 //     (a mutex and a clock read);
-//   - naive: mutex, map lookup, clock read.
+//   - naive: mutex, map lookup, clock read;
+//   - syncmap: not a contender but the floor, a bare sync.Map.Load of a
+//     cached pointer (no expiry check), with the same keys and the same
+//     pattern, so that tenantauth's hit can be compared with it in the same
+//     run.
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range lookupTenants {
 		for _, im := range impls {
@@ -80,5 +86,44 @@ func BenchmarkLookup(b *testing.B) {
 				}
 			})
 		}
+		b.Run(fmt.Sprintf("tenants=%d/impl=syncmap", n), func(b *testing.B) {
+			skipLarge(b, n)
+			benchSyncMap(b, n)
+		})
 	}
+}
+
+// syncMapEntry stands for a cached token: what a lock-free map would point
+// to.
+type syncMapEntry struct{ access string }
+
+// benchSyncMap is BenchmarkLookup's impl=syncmap: sync.Map.Load of n
+// cached pointers, keyed by the same tenant IDs, cycled through the same
+// way.
+func benchSyncMap(b *testing.B, n int) {
+	ids := standin.TenantIDs(n)
+	var m sync.Map
+	for _, id := range ids {
+		m.Store(id, &syncMapEntry{access: id + ".token"})
+	}
+	var off offsets
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := off.take(n)
+		for pb.Next() {
+			v, ok := m.Load(ids[i])
+			if !ok {
+				b.Error("syncmap: key not cached")
+				return
+			}
+			if v.(*syncMapEntry).access == "" {
+				b.Error("syncmap: empty entry")
+				return
+			}
+			if i++; i == n {
+				i = 0
+			}
+		}
+	})
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces everything under results/ (or $OUT): the Go micro-benchmarks
-# summarised with benchstat, the load tool's report, and the charts.
+# summarised with benchstat, the load tool's report (the fill family up to
+# 1 000 000 tenants included), and the charts.
 #
-#   ./run.sh                   # ~15 min on 2 cores
+#   ./run.sh                   # ~18 min on 2 cores
 #   COUNT=3 SCALE=1 ./run.sh   # quicker, noisier
 #
 # Run it on an otherwise idle machine. Every figure README.md quotes is a
@@ -45,14 +46,19 @@ for i in $(seq "$count"); do
 done | tee "$out/bench.txt"
 # 100 000 tenants: the fixtures take seconds to build, so one process.
 bench -test.bench='Lookup/tenants=100000$' -test.cpu 1,2 -test.count "$count" | tee -a "$out/bench.txt"
-# Memory does not depend on -cpu; each iteration fills a whole contender.
+# Memory does not depend on -cpu; each iteration fills a whole contender
+# (1 000 000 tenants: ~6 s per contender and iteration).
 bench -test.bench='MemoryPerTenant' -test.benchtime 1x -test.cpu 1 -test.count 5 | tee "$out/memory.txt"
 
-# "vs base" is each contender against x/oauth2; none is the bare base.
-"$benchstat" -col '/impl@(oauth2 tenantauth naive none)' "$out/bench.txt" > "$out/benchstat.txt"
+# "vs base" is each contender against x/oauth2; none is the bare base of
+# RoundTrip and Fiber, syncmap the bare sync.Map.Load floor of Lookup.
+"$benchstat" -col '/impl@(oauth2 tenantauth naive none syncmap)' "$out/bench.txt" > "$out/benchstat.txt"
 "$benchstat" -col '/impl@(oauth2 tenantauth naive)' "$out/memory.txt" > "$out/benchstat-memory.txt"
+# tenantauth's cached lookup against the sync.Map.Load floor (target: ≤ 2×).
+"$benchstat" -filter '.name:Lookup' -col '/impl@(syncmap tenantauth)' "$out/bench.txt" > "$out/benchstat-syncmap.txt"
 
-go run ./cmd/tokenload -scale "$scale" -out "$out" | tee "$out/tokenload.txt"
+# -all: the default scenarios and fill-1m (~1 min for the three contenders).
+go run ./cmd/tokenload -all -scale "$scale" -out "$out" | tee "$out/tokenload.txt"
 go run ./cmd/plot -in "$out/results.json" -out "$out"
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"

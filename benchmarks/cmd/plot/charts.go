@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/tenantauth/tenantauth/benchmarks/internal/load"
+	"github.com/tenantauth/tenantauth/benchmarks/internal/standin"
 )
 
 // errNoData means the report has nothing for a chart; it is skipped.
@@ -68,11 +69,12 @@ func contenders(rep *load.Report) []string {
 	return out
 }
 
-// scenarios returns the scenario names in report order.
+// scenarios returns the names of the load scenarios in report order: the
+// fill scenarios have their own chart.
 func scenarios(rep *load.Report) []string {
 	var out []string
 	for _, r := range rep.Results {
-		if !slices.Contains(out, r.Scenario) {
+		if !r.IsFill() && !slices.Contains(out, r.Scenario) {
 			out = append(out, r.Scenario)
 		}
 	}
@@ -102,21 +104,86 @@ func subtitle(rep *load.Report) string {
 
 // throughputChart: requests/s against tenants for the "steady" family.
 func throughputChart(rep *load.Report) (chart, error) {
+	p := tenantsPlot("Throughput vs tenants (steady state, Zipf traffic)\n"+subtitle(rep), "thousand requests per second")
+	ok, err := addLines(p, rep, true, 1.3, func(r load.Result) (x, y float64, use bool) {
+		return float64(r.Tenants), r.RPS / 1e3, r.Family == "steady" && r.Tenants > 0
+	})
+	if err != nil {
+		return chart{}, err
+	}
+	if !ok {
+		return chart{}, errNoData
+	}
+	return chart{plots: []*plot.Plot{p}, width: 7 * vg.Inch, height: 4 * vg.Inch}, nil
+}
+
+// fillChart: for the "fill" family, the live heap per tenant beyond the
+// token and the fill's CPU time per tenant, against the tenant count. A
+// linear-time fill is a flat line in the second panel. A panel without
+// data (no CPU time where getrusage is missing) is left out.
+func fillChart(rep *load.Report) (chart, error) {
+	panels := []struct {
+		title, ylabel string
+		value         func(load.Result) float64
+	}{
+		{fmt.Sprintf("Memory per cached tenant after filling N cold tenants (live heap, beyond the %d-byte token)\n", standin.TokenSize) + subtitle(rep),
+			"bytes per tenant", func(r load.Result) float64 { return r.BytesPerTenant }},
+		{"Fill CPU time per tenant (one request per cold tenant, zero-latency IdP; GC and harness included)",
+			"CPU ns per tenant", func(r load.Result) float64 { return r.FillCPUPerTenant }},
+	}
+	var plots []*plot.Plot
+	for i, pn := range panels {
+		p := tenantsPlot(pn.title, pn.ylabel)
+		headroom := 1.15
+		if i == 0 {
+			headroom = 1.6 // the legend's three lines
+		}
+		ok, err := addLines(p, rep, i == 0, headroom, func(r load.Result) (x, y float64, use bool) {
+			return float64(r.FillTenants), pn.value(r), r.IsFill() && r.FillTenants > 0 && pn.value(r) > 0
+		})
+		if err != nil {
+			return chart{}, err
+		}
+		if ok {
+			plots = append(plots, p)
+		}
+	}
+	if len(plots) == 0 {
+		return chart{}, errNoData
+	}
+	return chart{plots: plots, width: 8 * vg.Inch, height: 3.6 * vg.Inch}, nil
+}
+
+// tenantsPlot returns a plot with tenants on a log X axis and a linear Y
+// axis from 0.
+func tenantsPlot(title, ylabel string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = "Throughput vs tenants (steady state, Zipf traffic)\n" + subtitle(rep)
-	p.X.Label.Text = "tenants"
+	p.Title.Text = title
+	p.X.Label.Text = "tenants (log)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = ticks125{}
-	p.Y.Label.Text = "thousand requests per second"
+	p.Y.Label.Text = ylabel
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
+	return p
+}
+
+// addLines adds one line per contender through the points point selects
+// (use) from its results, sorted by X, with a legend entry if legend is
+// set, and sets the Y axis's top to headroom times the highest point, so
+// that the legend fits above the lines. It reports whether any contender
+// had a point.
+func addLines(p *plot.Plot, rep *load.Report, legend bool, headroom float64, point func(load.Result) (x, y float64, use bool)) (bool, error) {
 	any, ymax := false, 0.0
 	for i, c := range contenders(rep) {
 		var xys plotter.XYs
 		for _, r := range rep.Results {
-			if r.Contender == c && r.Family == "steady" && r.Tenants > 0 {
-				xys = append(xys, plotter.XY{X: float64(r.Tenants), Y: r.RPS / 1e3})
+			if r.Contender != c {
+				continue
+			}
+			if x, y, use := point(r); use && x > 0 && !math.IsNaN(y) && !math.IsInf(y, 0) {
+				xys = append(xys, plotter.XY{X: x, Y: y})
 			}
 		}
 		if len(xys) == 0 {
@@ -128,22 +195,22 @@ func throughputChart(rep *load.Report) (chart, error) {
 		}
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
-			return chart{}, err
+			return false, err
 		}
 		col, shape := style(i)
 		line.Color, points.Color, points.Shape = col, col, shape
 		points.Radius = vg.Points(3)
 		p.Add(line, points)
-		p.Legend.Add(c, line, points)
+		if legend {
+			p.Legend.Add(c, line, points)
+		}
 		any = true
 	}
-	if !any {
-		return chart{}, errNoData
+	if any {
+		p.Add(plotter.NewGrid())
+		p.Y.Max = ymax * headroom
 	}
-	p.Add(plotter.NewGrid())
-	// Headroom above the highest line for the legend.
-	p.Y.Max = ymax * 1.3
-	return chart{plots: []*plot.Plot{p}, width: 7 * vg.Inch, height: 4 * vg.Inch}, nil
+	return any, nil
 }
 
 // dotPlot builds a plot with scenarios along X and one marker per

@@ -8,7 +8,14 @@
 //     (one per tenant per token lifetime), per scenario and contender, on a
 //     log scale with the ideal at 1;
 //   - latency-percentiles: p50, p99 and p99.9 of the auth layer per scenario
-//     and contender, one panel per percentile, log scale.
+//     and contender, one panel per percentile, log scale;
+//   - fill-vs-tenants: for the scenarios of the "fill" family (fill-1k …
+//     fill-1m), the live heap per cached tenant beyond the token and the
+//     fill's CPU time per tenant against the tenant count (log), one line
+//     per contender, one panel each.
+//
+// The two per-scenario charts leave the fill scenarios out. A chart with
+// no data in the report is skipped.
 //
 // Usage (from benchmarks/):
 //
@@ -81,6 +88,7 @@ func render(rep *load.Report, dir, format string) ([]string, error) {
 		{"throughput-vs-tenants", throughputChart},
 		{"token-requests-vs-ideal", tokenChart},
 		{"latency-percentiles", latencyChart},
+		{"fill-vs-tenants", fillChart},
 	}
 	var files []string
 	for _, c := range charts {

@@ -27,7 +27,22 @@ func sampleReport() *load.Report {
 		rep.Results = append(rep.Results, load.Result{Scenario: "cold-herd", Contender: c, Tenants: 1000, Requests: 10000,
 			TokenRequests: uint64(1000 * f * f), IdealTokenRequests: 1000, P50: 2e6, P99: 3e6, P999: 4e6})
 	}
+	rep.Results = append(rep.Results, fillResults()...)
 	return rep
+}
+
+// fillResults are the fill family's results of three contenders.
+func fillResults() []load.Result {
+	var out []load.Result
+	for i, c := range []string{"tenantauth", "x/oauth2", "naive"} {
+		f := float64(i + 1)
+		for _, n := range []int{1000, 10_000, 100_000, 1_000_000} {
+			out = append(out, load.Result{Scenario: "fill-" + itoa(n), Family: load.FillFamily, Contender: c, Tenants: n,
+				FillTenants: n, FillRounds: 1, Requests: uint64(n), TokenRequests: uint64(n), IdealTokenRequests: uint64(n),
+				FillCPUPerTenant: 2000 * f, BytesPerTenant: 100 * f, LookupCPUNs: 30 * f, P50: 1000, P99: 2000, P999: 3000})
+		}
+	}
+	return out
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -45,8 +60,8 @@ func TestRender(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
-		if len(files) != 3 {
-			t.Fatalf("%s: wrote %v, want 3 charts", format, files)
+		if len(files) != 4 {
+			t.Fatalf("%s: wrote %v, want 4 charts", format, files)
 		}
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -79,6 +94,45 @@ func TestRenderSkipsMissingFamily(t *testing.T) {
 	}
 }
 
+// TestRenderFill renders a report of fill results only: the fill chart,
+// with both panels, and none of the load scenarios' charts (which leave the
+// fill scenarios out).
+func TestRenderFill(t *testing.T) {
+	rep := &load.Report{Machine: load.Machine{NumCPU: 2, GoVersion: "go1.26"}, Results: fillResults()}
+	dir := t.TempDir()
+	files, err := render(rep, dir, "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || filepath.Base(files[0]) != "fill-vs-tenants.svg" {
+		t.Fatalf("wrote %v, want fill-vs-tenants.svg only", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<?xml", "bytes per tenant", "CPU ns per tenant", "tenantauth", "x/oauth2", "naive"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+
+	// Without CPU figures (no getrusage) only the memory panel is left;
+	// without either, no chart.
+	for i := range rep.Results {
+		rep.Results[i].FillCPUPerTenant = 0
+	}
+	if ch, err := fillChart(rep); err != nil || len(ch.plots) != 1 {
+		t.Errorf("fill chart without CPU figures: %d panels, err %v; want 1", len(ch.plots), err)
+	}
+	for i := range rep.Results {
+		rep.Results[i].BytesPerTenant = 0
+	}
+	if _, err := fillChart(rep); err != errNoData {
+		t.Errorf("fill chart without figures: err = %v, want errNoData", err)
+	}
+}
+
 func TestRunArguments(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "r.json")
@@ -94,7 +148,7 @@ func TestRunArguments(t *testing.T) {
 	if err := run([]string{"-in", in, "-out", filepath.Join(dir, "charts")}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(out.String(), ".svg") != 3 {
+	if strings.Count(out.String(), ".svg") != 4 {
 		t.Errorf("stdout %q", out.String())
 	}
 	empty := filepath.Join(dir, "empty.json")

@@ -6,19 +6,28 @@
 //
 // Usage (from benchmarks/):
 //
-//	go run ./cmd/tokenload                      # every scenario, ~45 s
+//	go run ./cmd/tokenload                      # the default scenarios, ~50 s
+//	go run ./cmd/tokenload -all                 # and fill-1m, ~80 s
 //	go run ./cmd/tokenload -smoke               # tiny run with checks, for CI
 //	go run ./cmd/tokenload -scenarios steady,expiry -scale 2 -out results/
+//	go run ./cmd/tokenload -scenarios fill-1k,fill-10k,fill-100k,fill-1m -out /tmp/fill
 //	go run ./cmd/tokenload -list
 //	go run ./cmd/tokenload -scenarios idp-outage -contenders tenantauth -cpuprofile cpu.prof
 //
-// The scenarios are cold-herd, steady, expiry, 401-storm, idp-outage,
-// tenants-10k and tenants-100k (see -list). For each contender it reports
+// The load scenarios are cold-herd, steady, expiry, 401-storm, idp-outage,
+// tenants-10k and tenants-100k (see -list). For each contender they report
 // requests per second, token requests made against the ideal (one per
 // tenant per token lifetime), requests that waited for the token endpoint,
 // p50/p99/p99.9 latency of the auth layer, the heap it added and its
-// goroutines. The table goes to stdout, a progress line to stderr, and with
-// -out a JSON report (for cmd/plot) and a CSV file.
+// goroutines.
+//
+// The fill scenarios fill-1k, fill-10k, fill-100k and fill-1m (not run by
+// default: -all or -scenarios) send one request per cold tenant and report
+// the fill's wall and CPU time, CPU time and live heap per tenant, and then
+// the CPU time of a cached lookup over all those tenants.
+//
+// The tables go to stdout, a progress line to stderr, and with -out a JSON
+// report (for cmd/plot) and a CSV file.
 package main
 
 import (
@@ -55,6 +64,7 @@ func main() {
 // overrides are the flags that change every selected scenario.
 type overrides struct {
 	tenants, workers, requests  *int
+	lookups                     *int
 	duration, latency, lifetime *time.Duration
 	fault, zipfS                *float64
 }
@@ -71,6 +81,9 @@ func (o *overrides) apply(s load.Scenario) load.Scenario {
 	}
 	if o.requests != nil {
 		s.Requests = *o.requests
+	}
+	if o.lookups != nil && s.Traffic == load.Fill {
+		s.Lookups = *o.lookups
 	}
 	if o.duration != nil {
 		s.Duration = *o.duration
@@ -120,7 +133,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		smoke      = fs.Bool("smoke", false, "run tiny versions of every scenario (a few seconds) and fail on a broken invariant; for CI")
 		list       = fs.Bool("list", false, "list the scenarios and exit")
-		scenarios  = fs.String("scenarios", "", "comma-separated scenarios to run (default all)")
+		scenarios  = fs.String("scenarios", "", "comma-separated scenarios to run, any of -list (default: the default set)")
+		all        = fs.Bool("all", false, "run every scenario, the slow ones left out of the default set (fill-1m) included")
 		contenders = fs.String("contenders", strings.Join(contender.Names(), ","), "comma-separated contenders")
 		scale      = fs.Float64("scale", 1, "multiply durations, token lifetimes and event times by this (longer, steadier runs)")
 		out        = fs.String("out", "", "write the report: a directory (gets results.json and results.csv) or a .json or .csv file")
@@ -132,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	intFlag(fs, "tenants", "override every scenario's tenant count", &o.tenants)
 	intFlag(fs, "workers", "override every scenario's concurrent workers (0: GOMAXPROCS)", &o.workers)
 	intFlag(fs, "requests", "override every scenario's request bound", &o.requests)
+	intFlag(fs, "lookups", "override the fill scenarios' cached lookups after the fill", &o.lookups)
 	durFlag(fs, "duration", "override every scenario's measured duration", &o.duration)
 	durFlag(fs, "latency", "override the IdP's latency per token request", &o.latency)
 	durFlag(fs, "lifetime", "override the tokens' lifetime", &o.lifetime)
@@ -144,11 +159,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 
-	all := load.Defaults()
-	if *smoke {
-		all = load.Smoke()
+	pool := load.Defaults()
+	switch {
+	case *smoke:
+		pool = load.Smoke()
+	case *all || *scenarios != "" || *list:
+		pool = load.All()
 	}
-	sel, err := load.Find(all, split(*scenarios))
+	sel, err := load.Find(pool, split(*scenarios))
 	if err != nil {
 		return err
 	}
@@ -159,8 +177,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *list {
+		defaults := map[string]bool{}
+		for _, s := range load.Defaults() {
+			defaults[s.Name] = true
+		}
 		for _, s := range sel {
-			fmt.Fprintf(stdout, "%-14s %s\n", s.Name, s.Description)
+			extra := ""
+			if !defaults[s.Name] && !*smoke {
+				extra = " (not in the default set: -all or -scenarios)"
+			}
+			fmt.Fprintf(stdout, "%-14s %s%s\n", s.Name, s.Description, extra)
 		}
 		return nil
 	}
@@ -212,12 +238,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if opt.Terminal {
 					fmt.Fprint(stderr, "\r\x1b[K")
 				}
-				warm := ""
-				if s.Warm {
-					warm = fmt.Sprintf(", warm-up %.2fs", res.WarmSeconds)
+				if res.IsFill() {
+					fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %d tenants in %.2fs, %.0f ns CPU and %.0f B per tenant, lookup %.1f ns CPU\n",
+						s.Name, n, res.FillTenants, res.FillSeconds, res.FillCPUPerTenant, res.BytesPerTenant, res.LookupCPUNs)
+				} else {
+					warm := ""
+					if s.Warm {
+						warm = fmt.Sprintf(", warm-up %.2fs", res.WarmSeconds)
+					}
+					fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %s req/s, %d token requests%s\n",
+						s.Name, n, load.Count(res.RPS), res.TokenRequests, warm)
 				}
-				fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %s req/s, %d token requests%s\n",
-					s.Name, n, load.Count(res.RPS), res.TokenRequests, warm)
 			}
 		}
 		for _, n := range names {
@@ -269,6 +300,13 @@ func writeRatios(w io.Writer, rep *load.Report) {
 		if !printed {
 			fmt.Fprintln(w, "tenantauth relative to x/oauth2 (same run):")
 			printed = true
+		}
+		if ta.IsFill() {
+			fmt.Fprintf(w, "  %-13s fill CPU %s  fill time %s  B/tenant %s  lookup CPU %s  filled %d vs %d\n",
+				s.Name, ratio(ta.FillCPUSeconds, o2.FillCPUSeconds), ratio(ta.FillSeconds, o2.FillSeconds),
+				ratio(ta.BytesPerTenant, o2.BytesPerTenant), ratio(ta.LookupCPUNs, o2.LookupCPUNs),
+				ta.FillTenants, o2.FillTenants)
+			continue
 		}
 		fmt.Fprintf(w, "  %-13s throughput %s  p99 %s  p99.9 %s  token requests %s  waited %d vs %d  errors %d vs %d\n",
 			s.Name, ratio(ta.RPS, o2.RPS), ratio(float64(ta.P99), float64(o2.P99)),
@@ -355,11 +393,38 @@ func checkSmoke(rep *load.Report) error {
 				errs = append(errs, fmt.Errorf("%s: %d errors and %d 401s in steady state", id, r.Errors, r.Unauthorized))
 			}
 		}
+		if r.IsFill() {
+			errs = append(errs, checkFill(id, r)...)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("smoke checks failed:\n%w", err)
 	}
 	return nil
+}
+
+// checkFill checks a fill: every tenant filled, in every round, with
+// exactly one token request and no error, and lookups made that were all
+// hits. (Every contender, naive included, fetches once per tenant here:
+// each tenant gets one request per round.)
+func checkFill(id string, r load.Result) []error {
+	var errs []error
+	if r.FillTenants != r.Tenants || r.Requests != uint64(r.Tenants*r.FillRounds) {
+		errs = append(errs, fmt.Errorf("%s: filled %d of %d tenants before the deadline, %d requests in %d rounds",
+			id, r.FillTenants, r.Tenants, r.Requests, r.FillRounds))
+	}
+	if r.TokenRequests != r.Requests {
+		errs = append(errs, fmt.Errorf("%s: %d token requests for %d requests to cold tenants, want exactly one each",
+			id, r.TokenRequests, r.Requests))
+	}
+	if n := r.Errors + r.Unauthorized + r.OtherStatus; n != 0 || r.OK != r.Requests {
+		errs = append(errs, fmt.Errorf("%s: %d of %d fill requests failed", id, r.Requests-r.OK, r.Requests))
+	}
+	if r.Lookups == 0 || r.LookupErrors != 0 || r.LookupFetches != 0 {
+		errs = append(errs, fmt.Errorf("%s: %d lookups, %d failed, %d fetched: want every one a hit",
+			id, r.Lookups, r.LookupErrors, r.LookupFetches))
+	}
+	return errs
 }
 
 // isTerminal reports whether w is a character device (a terminal), where a

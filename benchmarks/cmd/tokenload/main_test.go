@@ -16,9 +16,46 @@ func TestList(t *testing.T) {
 	if err := run(context.Background(), []string{"-list"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range load.Defaults() {
+	for _, s := range load.All() {
 		if !strings.Contains(out.String(), s.Name) {
 			t.Errorf("-list does not mention %s:\n%s", s.Name, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "fill-1m") || strings.Count(out.String(), "not in the default set") != 1 {
+		t.Errorf("-list should mark fill-1m, and only it, as left out of the default set:\n%s", out.String())
+	}
+}
+
+func TestRunFill(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"-scenarios", "fill-1k", "-tenants", "40", "-lookups", "500", "-out", dir}
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"CPU/tenant", "B/tenant", "lookup CPU", "fill CPU ×", "tenantauth", "x/oauth2", "naive"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "req/s") {
+		t.Errorf("a fill-only run printed the load table:\n%s", out.String())
+	}
+	f, err := os.Open(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := load.ReadReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 3 {
+		t.Fatalf("%d results, want 3", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if errs := checkFill(r.Contender, r); len(errs) != 0 || r.Lookups != 500 || r.FillRounds != 100 {
+			t.Errorf("%s: %v; %d lookups, %d rounds", r.Contender, errs, r.Lookups, r.FillRounds)
 		}
 	}
 }
@@ -94,6 +131,8 @@ func TestCheckSmoke(t *testing.T) {
 	herd := load.Result{Scenario: "cold-herd", Contender: "tenantauth", Tenants: 5, Requests: 50, OK: 50, TokenRequests: 5}
 	naiveHerd := herd
 	naiveHerd.Contender, naiveHerd.TokenRequests = "naive", 40
+	fill := load.Result{Scenario: "fill-1k", Family: load.FillFamily, Contender: "naive", Tenants: 5, FillTenants: 5,
+		FillRounds: 2, Requests: 10, OK: 10, TokenRequests: 10, IdealTokenRequests: 10, Lookups: 100}
 	tests := []struct {
 		name   string
 		modify func(*load.Result)
@@ -108,6 +147,12 @@ func TestCheckSmoke(t *testing.T) {
 		{"no requests", func(r *load.Result) { r.Requests = 0 }, ok, false},
 		{"herd over-fetch", func(r *load.Result) { r.TokenRequests = 6 }, herd, false},
 		{"steady errors", func(r *load.Result) { r.Errors = 1 }, ok, false},
+		{"clean fill", func(*load.Result) {}, fill, true},
+		{"fill cut short", func(r *load.Result) { r.FillTenants = 4 }, fill, false},
+		{"fill over-fetch", func(r *load.Result) { r.TokenRequests = 11 }, fill, false},
+		{"fill error", func(r *load.Result) { r.OK, r.Errors = 9, 1 }, fill, false},
+		{"fill lookup fetched", func(r *load.Result) { r.LookupFetches = 1 }, fill, false},
+		{"fill without lookups", func(r *load.Result) { r.Lookups = 0 }, fill, false},
 	}
 	for _, tt := range tests {
 		r := tt.base

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth/benchmarks/internal/contender"
+	"github.com/tenantauth/tenantauth/benchmarks/internal/standin"
 )
 
 func TestValidate(t *testing.T) {
@@ -31,6 +32,12 @@ func TestValidate(t *testing.T) {
 		{"unknown traffic", func(s *Scenario) { s.Traffic = "burst" }, false},
 		{"herd without requests", func(s *Scenario) { s.Traffic = Herd }, false},
 		{"herd", func(s *Scenario) { s.Traffic, s.Requests = Herd, 100 }, true},
+		{"fill", func(s *Scenario) { s.Traffic, s.Lookups, s.Rounds = Fill, 100, 3 }, true},
+		{"fill with default lookups", func(s *Scenario) { s.Traffic = Fill }, true},
+		{"negative lookups", func(s *Scenario) { s.Traffic, s.Lookups = Fill, -1 }, false},
+		{"negative rounds", func(s *Scenario) { s.Traffic, s.Rounds = Fill, -1 }, false},
+		{"warm fill", func(s *Scenario) { s.Traffic, s.Warm = Fill, true }, false},
+		{"fill with revocation", func(s *Scenario) { s.Traffic, s.RevokeAt = Fill, time.Second }, false},
 	}
 	for _, tt := range tests {
 		s := good
@@ -39,10 +46,45 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
-	for _, s := range append(Defaults(), Smoke()...) {
+	for _, s := range append(All(), Smoke()...) {
 		if err := s.Validate(); err != nil {
 			t.Errorf("built-in scenario: %v", err)
 		}
+	}
+}
+
+func TestFillScenarios(t *testing.T) {
+	want := map[string]int{"fill-1k": 1000, "fill-10k": 10_000, "fill-100k": 100_000, "fill-1m": 1_000_000}
+	for _, s := range All() {
+		if s.Family != FillFamily {
+			continue
+		}
+		n, ok := want[s.Name]
+		if !ok || s.Tenants != n || s.Traffic != Fill || s.Rounds*s.Tenants < fillInserts || s.Lookups != DefaultLookups {
+			t.Errorf("fill scenario %+v", s)
+		}
+		delete(want, s.Name)
+	}
+	if len(want) != 0 {
+		t.Errorf("All lacks %v", want)
+	}
+	if _, err := Find(Defaults(), []string{"fill-1m"}); err == nil {
+		t.Error("fill-1m is in the default set")
+	}
+	fills := 0
+	for _, s := range Smoke() {
+		if s.Family == FillFamily {
+			fills++
+		}
+	}
+	if fills != 1 {
+		t.Errorf("smoke has %d fill scenarios, want 1", fills)
+	}
+	if got := shortCount(1_000_000) + shortCount(10_000) + shortCount(1500); got != "1m10k1500" {
+		t.Errorf("shortCount: %q", got)
+	}
+	if got := spaced(1_234_567) + "|" + spaced(999); got != "1 234 567|999" {
+		t.Errorf("spaced: %q", got)
 	}
 }
 
@@ -57,6 +99,14 @@ func TestScaled(t *testing.T) {
 	}
 	if s.Scaled(1) != s || s.Scaled(0) != s {
 		t.Error("Scaled(1) or Scaled(0) changed the scenario")
+	}
+	fill := Scenario{Traffic: Fill, Lookups: 1000, Rounds: 10, Duration: time.Second}
+	if got := fill.Scaled(2); got.Lookups != 2000 || got.Rounds != 20 || got.Duration != 2*time.Second {
+		t.Errorf("fill Scaled(2) = %+v", got)
+	}
+	fill.Rounds = 1 // one fill of many tenants: scaling would double a long run
+	if got := fill.Scaled(2); got.Rounds != 1 {
+		t.Errorf("fill of one round Scaled(2) has %d rounds", got.Rounds)
 	}
 }
 
@@ -133,8 +183,9 @@ func TestRunSmallScenarios(t *testing.T) {
 	}
 	for _, s := range Smoke() {
 		if s.Traffic == Zipf {
-			// The herd is bounded by its request count (and 30 s); cutting
-			// its time would make the exact counts below flaky.
+			// The herd and the fill are bounded by their request counts
+			// (and seconds); cutting their time would make the exact
+			// counts below flaky.
 			s.Duration = min(s.Duration, 100*time.Millisecond)
 		}
 		s.Tenants = min(s.Tenants, 200)
@@ -168,6 +219,8 @@ func TestRunSmallScenarios(t *testing.T) {
 					if res.Requests != uint64(s.Requests) {
 						t.Errorf("cold herd sent %d requests, want %d", res.Requests, s.Requests)
 					}
+				case s.Traffic == Fill:
+					checkFill(t, s, res)
 				case s.Name == "steady":
 					if res.Errors != 0 || res.Unauthorized != 0 || res.Waited != 0 || res.TokenRequests != uint64(s.Tenants) {
 						t.Errorf("steady: errors %d, 401s %d, waited %d, token requests %d (want 0, 0, 0, %d)",
@@ -176,6 +229,50 @@ func TestRunSmallScenarios(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// checkFill checks what a fill must always show.
+func checkFill(t *testing.T, s Scenario, res Result) {
+	t.Helper()
+	rounds := max(s.Rounds, 1)
+	if res.FillTenants != s.Tenants || res.FillRounds != rounds || res.Requests != uint64(rounds*s.Tenants) || res.OK != res.Requests {
+		t.Errorf("fill: %d tenants in %d rounds, %d requests, %d ok; want %d in %d, one ok request each",
+			res.FillTenants, res.FillRounds, res.Requests, res.OK, s.Tenants, rounds)
+	}
+	if res.TokenRequests != res.Requests || res.IdealTokenRequests != res.Requests || res.PeakTokenRequestsPerTenant != 1 {
+		t.Errorf("fill: %d token requests (ideal %d, peak %d per tenant) for %d requests",
+			res.TokenRequests, res.IdealTokenRequests, res.PeakTokenRequestsPerTenant, res.Requests)
+	}
+	if res.Lookups != uint64(s.Lookups) || res.LookupFetches != 0 || res.LookupErrors != 0 || !(res.LookupCPUNs >= 0) {
+		t.Errorf("lookups: %d (want %d), %d fetched, %d failed, %.1f ns", res.Lookups, s.Lookups,
+			res.LookupFetches, res.LookupErrors, res.LookupCPUNs)
+	}
+	if res.FillSeconds <= 0 || res.Seconds < res.FillSeconds || res.TotalBytesPerTenant != res.BytesPerTenant+standin.TokenSize {
+		t.Errorf("fill: %.3f s per fill, %.3f s in all, %.0f B and %.0f B total per tenant",
+			res.FillSeconds, res.Seconds, res.BytesPerTenant, res.TotalBytesPerTenant)
+	}
+	if runtime.GOOS == "linux" && (res.FillCPUSeconds <= 0 || res.FillCPUPerTenant <= 0) {
+		t.Errorf("fill: CPU %.6f s, %.0f ns per tenant", res.FillCPUSeconds, res.FillCPUPerTenant)
+	}
+}
+
+// TestFillDeadline cuts a fill short: the result says how far it got, the
+// per-tenant figures divide by that, and the lookups cycle through the
+// tenants it reached.
+func TestFillDeadline(t *testing.T) {
+	s := Scenario{Name: "fill-cut", Family: FillFamily, Tenants: 50_000, Workers: 1, Traffic: Fill,
+		Lookups: 5000, Rounds: 3, Duration: 10 * time.Millisecond}
+	res, err := Run(context.Background(), s, contender.NameNaive, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FillTenants == 0 || res.FillTenants >= s.Tenants || res.FillRounds != 1 {
+		t.Fatalf("filled %d of %d tenants in %d rounds; want a part, in one round", res.FillTenants, s.Tenants, res.FillRounds)
+	}
+	if res.Requests != uint64(res.FillTenants) || res.TokenRequests != res.Requests || res.LookupFetches != 0 || res.Lookups == 0 {
+		t.Errorf("requests %d, token requests %d, lookups %d (fetched %d) for %d tenants",
+			res.Requests, res.TokenRequests, res.Lookups, res.LookupFetches, res.FillTenants)
 	}
 }
 
@@ -251,6 +348,41 @@ func TestReportRoundTrip(t *testing.T) {
 	}
 	if out := buf.String(); !strings.Contains(out, "tenantauth") || !strings.Contains(out, "4.00µs") || strings.Count(out, "\n") != 3 {
 		t.Errorf("table:\n%s", out)
+	}
+
+	// Fill results: their fields survive JSON and CSV, and they get a
+	// table of their own after the load scenarios'.
+	fill := Result{Scenario: "fill-1k", Family: FillFamily, Contender: "naive", Tenants: 1000, FillTenants: 1000,
+		FillRounds: 100, FillSeconds: 0.002, FillCPUSeconds: 0.003, FillCPUPerTenant: 3210, BytesPerTenant: 132,
+		TotalBytesPerTenant: 196, Lookups: 2_000_000, LookupSeconds: 0.1, LookupCPUNs: 23.45}
+	rep.Results = append(rep.Results, fill)
+	buf.Reset()
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if js := buf.String(); !strings.Contains(js, `"fill_cpu_ns_per_tenant": 3210`) || !strings.Contains(js, `"lookup_cpu_ns": 23.45`) ||
+		strings.Count(js, "bytes_per_tenant") != 2 {
+		t.Errorf("fill fields missing from the JSON (or written for load results):\n%s", js)
+	}
+	if got, err := ReadReport(&buf); err != nil || got.Results[2] != fill {
+		t.Errorf("fill result after a JSON round trip: %+v, %v", got.Results[2], err)
+	}
+	buf.Reset()
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "\n\n") || !strings.Contains(out, "CPU/tenant") || !strings.Contains(out, "3.21µs") ||
+		!strings.Contains(out, "23.4ns") || strings.Count(out, "\n") != 6 {
+		t.Errorf("table with a fill:\n%s", out)
+	}
+	rep.Results = rep.Results[2:] // fills only: one table
+	buf.Reset()
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Contains(out, "req/s") || strings.Count(out, "\n") != 2 {
+		t.Errorf("fill-only table:\n%s", out)
 	}
 }
 

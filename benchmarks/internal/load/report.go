@@ -87,6 +87,9 @@ var csvHeader = []string{
 	"token_requests", "token_failures", "ideal_token_requests", "tenants_touched", "peak_token_requests_per_tenant",
 	"p50_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns",
 	"base_heap_bytes", "peak_heap_bytes", "peak_heap_gain_bytes", "goroutines",
+	"fill_tenants", "fill_rounds", "fill_seconds", "fill_cpu_seconds", "fill_cpu_ns_per_tenant",
+	"bytes_per_tenant", "total_bytes_per_tenant",
+	"lookups", "lookup_seconds", "lookup_cpu_ns", "lookup_fetches", "lookup_errors",
 }
 
 // WriteCSV writes one row per result.
@@ -106,6 +109,9 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(r.TenantsTouched), i(r.PeakTokenRequestsPerTenant),
 			i(r.P50), i(r.P99), i(r.P999), i(r.Max), f(r.Mean),
 			u(r.BaseHeap), u(r.PeakHeap), u(r.PeakHeapGain), strconv.Itoa(r.Goroutines),
+			strconv.Itoa(r.FillTenants), strconv.Itoa(r.FillRounds), f(r.FillSeconds), f(r.FillCPUSeconds), f(r.FillCPUPerTenant),
+			f(r.BytesPerTenant), f(r.TotalBytesPerTenant),
+			u(r.Lookups), f(r.LookupSeconds), f(r.LookupCPUNs), u(r.LookupFetches), u(r.LookupErrors),
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -115,11 +121,35 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// WriteTable writes the human-readable table tokenload prints.
+// WriteTable writes the human-readable tables tokenload prints: one for the
+// load scenarios and, after a blank line, one for the fill scenarios.
 func (rep *Report) WriteTable(w io.Writer) error {
+	var loads, fills []Result
+	for _, r := range rep.Results {
+		if r.IsFill() {
+			fills = append(fills, r)
+		} else {
+			loads = append(loads, r)
+		}
+	}
+	if len(loads) > 0 {
+		if err := writeLoadTable(w, loads); err != nil {
+			return err
+		}
+	}
+	if len(fills) > 0 {
+		if len(loads) > 0 {
+			fmt.Fprintln(w)
+		}
+		return writeFillTable(w, fills)
+	}
+	return nil
+}
+
+func writeLoadTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tcontender\ttenants\treq/s\tok/s\trequests\terrors\t401s\ttoken req\tideal\twaited\tp50\tp99\tp99.9\theap+\tgoroutines\t")
-	for _, r := range rep.Results {
+	for _, r := range results {
 		okRate := 0.0
 		if r.Seconds > 0 {
 			okRate = float64(r.OK) / r.Seconds
@@ -130,6 +160,31 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			Nanos(r.P50), Nanos(r.P99), Nanos(r.P999), Bytes(r.PeakHeapGain), r.Goroutines)
 	}
 	return tw.Flush()
+}
+
+// writeFillTable: per fill, the tenants reached, the rounds, one fill's
+// wall and CPU time, CPU and live heap per tenant, the fill requests' p99, then the
+// cached lookups' CPU time each.
+func writeFillTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "fill\tcontender\ttenants\tfilled\trounds\tfill time\tfill CPU\tCPU/tenant\tB/tenant\ttotal B/tenant\ttoken req\terrors\tp99\theap peak+\tlookups\tlookup CPU\tlookup fetches\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t\n",
+			r.Scenario, r.Contender, r.Tenants, r.FillTenants, r.FillRounds,
+			Nanos(int64(r.FillSeconds*1e9)), Nanos(int64(r.FillCPUSeconds*1e9)), Nanos(int64(r.FillCPUPerTenant)),
+			r.BytesPerTenant, r.TotalBytesPerTenant, r.TokenRequests, r.Errors+r.Unauthorized+r.Forbidden+r.OtherStatus,
+			Nanos(r.P99), Bytes(r.PeakHeapGain), Count(float64(r.Lookups)), nanosFrac(r.LookupCPUNs), r.LookupFetches)
+	}
+	return tw.Flush()
+}
+
+// nanosFrac formats a duration in ns that may be below 100 ns with a
+// decimal: "23.4ns"; above, as Nanos.
+func nanosFrac(ns float64) string {
+	if ns < 100 {
+		return strconv.FormatFloat(ns, 'f', 1, 64) + "ns"
+	}
+	return Nanos(int64(ns))
 }
 
 // Nanos formats nanoseconds with three significant digits: "312ns",

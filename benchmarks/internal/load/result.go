@@ -60,4 +60,44 @@ type Result struct {
 	// Goroutines is the most goroutines seen beyond the harness's own
 	// during the measured phase: the contender's.
 	Goroutines int `json:"goroutines"`
+
+	// The fill scenarios' figures (Traffic Fill, Family "fill"); zero and
+	// left out of the JSON for the others. For a fill, Seconds, Requests,
+	// the status counts and the percentiles describe the fill's requests.
+	//
+	// FillTenants is how many tenants the first fill reached: Tenants,
+	// unless the scenario's Duration cut it short (then there is one
+	// round). FillRounds is how many complete fills (each into a new
+	// contender) the timings average over; a later round cut short by the
+	// deadline is left out.
+	FillTenants int `json:"fill_tenants,omitempty"`
+	FillRounds  int `json:"fill_rounds,omitempty"`
+	// FillSeconds is the wall time of one fill; FillCPUSeconds the
+	// process's CPU time (user + system, getrusage) during one fill, GC
+	// included; both averaged over the rounds. The harness's share (IdP,
+	// no-op API, request loop) is the same for every contender.
+	FillSeconds    float64 `json:"fill_seconds,omitempty"`
+	FillCPUSeconds float64 `json:"fill_cpu_seconds,omitempty"`
+	// FillCPUPerTenant is the fill's CPU time per tenant inserted, in ns:
+	// flat against Tenants for a linear-time fill.
+	FillCPUPerTenant float64 `json:"fill_cpu_ns_per_tenant,omitempty"`
+	// BytesPerTenant is the live heap (after runtime.GC) the contender
+	// holds per tenant after the first fill, beyond the access token's own
+	// standin.TokenSize bytes, as BenchmarkMemoryPerTenant's B/tenant;
+	// TotalBytesPerTenant includes the token.
+	BytesPerTenant      float64 `json:"bytes_per_tenant,omitempty"`
+	TotalBytesPerTenant float64 `json:"total_bytes_per_tenant,omitempty"`
+	// Lookups is how many cached lookups (Contender.Lookup, cycling
+	// through every filled tenant from Workers goroutines) followed the
+	// last fill, in LookupSeconds of wall time; LookupCPUNs is the CPU time per
+	// lookup in ns. LookupFetches counts the token requests they caused
+	// (0: all hits) and LookupErrors the lookups that failed.
+	Lookups       uint64  `json:"lookups,omitempty"`
+	LookupSeconds float64 `json:"lookup_seconds,omitempty"`
+	LookupCPUNs   float64 `json:"lookup_cpu_ns,omitempty"`
+	LookupFetches uint64  `json:"lookup_fetches,omitempty"`
+	LookupErrors  uint64  `json:"lookup_errors,omitempty"`
 }
+
+// IsFill reports whether r is the result of a fill scenario.
+func (r Result) IsFill() bool { return r.Family == FillFamily }

@@ -81,6 +81,9 @@ func Run(ctx context.Context, sc Scenario, name string, opt Options) (Result, er
 		return Result{}, err
 	}
 	sc = sc.Resolved()
+	if sc.Traffic == Fill {
+		return runFill(ctx, sc, name, opt)
+	}
 	clock := standin.NewClock()
 	r := &runner{
 		sc:    sc,
@@ -88,7 +91,7 @@ func Run(ctx context.Context, sc Scenario, name string, opt Options) (Result, er
 		idp: standin.NewIdP(standin.IdPConfig{Tenants: sc.Tenants, Latency: sc.IdPLatency,
 			Lifetime: sc.lifetime(), FaultRate: sc.FaultRate}, clock),
 		api:   standin.NewAPI(clock),
-		reqs:  requests(sc.Tenants),
+		reqs:  requests(standin.TenantIDs(sc.Tenants)),
 		track: newTracker(sc.Tenants, int64(min(sc.lifetime()/1000, time.Millisecond))),
 	}
 	workers := make([]*worker, sc.Workers)
@@ -200,13 +203,12 @@ func Run(ctx context.Context, sc Scenario, name string, opt Options) (Result, er
 	return res, nil
 }
 
-// requests builds one GET per tenant, to the tenant's API host, with the
+// requests builds one GET per tenant ID, to the tenant's API host, with the
 // tenant in its context. The contenders must not modify requests, so every
 // worker sends the same ones (the race detector checks that in the tests).
-func requests(n int) []*http.Request {
-	out := make([]*http.Request, n)
-	for i := range out {
-		id := standin.TenantID(i)
+func requests(ids []string) []*http.Request {
+	out := make([]*http.Request, len(ids))
+	for i, id := range ids {
 		req, err := http.NewRequestWithContext(tenantauth.WithTenant(context.Background(), id),
 			http.MethodGet, "https://"+standin.TenantHost(id)+"/v1/ping", nil)
 		if err != nil {

@@ -1,13 +1,16 @@
 // Package load runs the token-load scenarios of cmd/tokenload: N tenants
-// with Zipf-distributed (or herd) traffic from C workers, through one
-// contender, against the in-process stand-in IdP and no-op API of package
-// standin, and measures what each contender costs.
+// with Zipf-distributed (or herd) traffic from C workers, or one fill of N
+// cold tenants followed by cached lookups, through one contender, against
+// the in-process stand-in IdP and no-op API of package standin, and
+// measures what each contender costs.
 package load
 
 import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -22,7 +25,21 @@ const (
 	// turn, taken by different workers at once: every tenant starts cold
 	// with a crowd of callers.
 	Herd Traffic = "herd"
+	// Fill sends exactly one request per tenant, tenants 0..N-1 taken in
+	// turn by the workers, into a contender that starts empty: every
+	// request inserts a tenant. The fill's CPU time and the heap the
+	// contender keeps per tenant are measured, then Lookups cached lookups
+	// cycling through every tenant. See [Result.FillCPUPerTenant].
+	Fill Traffic = "fill"
 )
+
+// FillFamily is the family of the fill scenarios (fill-1k … fill-1m); cmd/plot
+// draws their memory and CPU per tenant against the tenant count.
+const FillFamily = "fill"
+
+// DefaultLookups is how many cached lookups a fill scenario makes after its
+// fill when its Lookups is zero.
+const DefaultLookups = 2_000_000
 
 // A Scenario is one load test. Durations are offsets from the start of the
 // measured phase (after the warm-up, if any).
@@ -43,9 +60,21 @@ type Scenario struct {
 	// ZipfS is the Zipf exponent (> 1) for Zipf traffic.
 	ZipfS float64 `json:"zipf_s,omitempty"`
 	// Requests bounds the measured phase's requests (required for Herd);
-	// zero means only Duration bounds it.
+	// zero means only Duration bounds it. Fill traffic ignores it: it sends
+	// one request per tenant.
 	Requests int `json:"requests,omitempty"`
-	// Duration bounds the measured phase's time. Required.
+	// Lookups is, for Fill traffic, how many cached lookups
+	// (Contender.Lookup) follow the fill, cycling through every filled
+	// tenant; zero means DefaultLookups.
+	Lookups int `json:"lookups,omitempty"`
+	// Rounds is, for Fill traffic, how many times the fill is repeated,
+	// each time into a new contender, to time small fills precisely; zero
+	// means one. The heap is measured in the first round, the lookups run
+	// on the last one.
+	Rounds int `json:"rounds,omitempty"`
+	// Duration bounds the measured phase's time. Required. For Fill
+	// traffic it bounds the fill and, separately, the lookups: a fill cut
+	// short reports the tenants it reached (Result.FillTenants).
 	Duration time.Duration `json:"duration_ns"`
 	// Warm fetches every tenant's token (one request each) before the
 	// measured phase. Its token requests count; its requests do not.
@@ -77,8 +106,8 @@ func (s Scenario) Validate() error {
 	if s.Duration <= 0 {
 		errs = append(errs, errors.New("need Duration > 0 (every run is bounded in time)"))
 	}
-	if s.Requests < 0 || s.IdPLatency < 0 || s.Lifetime < 0 || s.RevokeAt < 0 || s.OutageFrom < 0 {
-		errs = append(errs, errors.New("negative Requests, IdPLatency, Lifetime, RevokeAt or OutageFrom"))
+	if s.Requests < 0 || s.Lookups < 0 || s.Rounds < 0 || s.IdPLatency < 0 || s.Lifetime < 0 || s.RevokeAt < 0 || s.OutageFrom < 0 {
+		errs = append(errs, errors.New("negative Requests, Lookups, Rounds, IdPLatency, Lifetime, RevokeAt or OutageFrom"))
 	}
 	if s.FaultRate < 0 || s.FaultRate > 1 {
 		errs = append(errs, errors.New("FaultRate outside [0, 1]"))
@@ -91,6 +120,10 @@ func (s Scenario) Validate() error {
 	case Herd:
 		if s.Requests < s.Tenants {
 			errs = append(errs, errors.New("herd traffic needs Requests ≥ Tenants"))
+		}
+	case Fill:
+		if s.Warm || s.RevokeAt > 0 || s.OutageUntil > 0 {
+			errs = append(errs, errors.New("fill traffic starts cold and has no events (Warm, RevokeAt, OutageUntil)"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown traffic %q", s.Traffic))
@@ -109,6 +142,14 @@ func (s Scenario) Resolved() Scenario {
 	return s
 }
 
+// lookups is Lookups with its default applied.
+func (s Scenario) lookups() int {
+	if s.Lookups <= 0 {
+		return DefaultLookups
+	}
+	return s.Lookups
+}
+
 // lifetime is the tokens' lifetime with the IdP's default applied.
 func (s Scenario) lifetime() time.Duration {
 	if s.Lifetime <= 0 {
@@ -125,7 +166,8 @@ func (s Scenario) breakerTimeout() time.Duration {
 
 // Scaled returns s with every time-like setting except the IdP latency
 // multiplied by f (lifetimes and event offsets too, so the scenario keeps
-// its shape), and Requests for Zipf traffic likewise.
+// its shape), and Requests for Zipf traffic and Lookups and Rounds (if more
+// than one) for Fill traffic likewise.
 func (s Scenario) Scaled(f float64) Scenario {
 	if f <= 0 || f == 1 {
 		return s
@@ -141,6 +183,12 @@ func (s Scenario) Scaled(f float64) Scenario {
 	if s.Traffic == Zipf && s.Requests > 0 {
 		s.Requests = int(float64(s.Requests) * f)
 	}
+	if s.Traffic == Fill && s.Lookups > 0 {
+		s.Lookups = int(float64(s.Lookups) * f)
+	}
+	if s.Traffic == Fill && s.Rounds > 1 {
+		s.Rounds = max(int(float64(s.Rounds)*f), 1)
+	}
 	return s
 }
 
@@ -150,9 +198,9 @@ const (
 )
 
 // Defaults returns the scenarios tokenload runs by default. Together, for
-// three contenders, they take about 45 s.
+// three contenders, they take about 50 s.
 func Defaults() []Scenario {
-	return []Scenario{
+	return append([]Scenario{
 		{
 			Name:        "cold-herd",
 			Description: "10 000 requests to 1 000 cold tenants, 10 concurrent callers per tenant",
@@ -195,7 +243,58 @@ func Defaults() []Scenario {
 			Family:      "steady", Tenants: 100_000, Traffic: Zipf, ZipfS: 1.1, Duration: 2 * s1,
 			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour,
 		},
+	}, fills(1000, 10_000, 100_000)...)
+}
+
+// All returns every scenario: Defaults and the slow ones left out of them
+// (fill-1m, about 10 s per contender on 2 cores).
+func All() []Scenario {
+	return append(Defaults(), fills(1_000_000)...)
+}
+
+// fills returns the fill scenarios for the given tenant counts: one
+// request per cold tenant from GOMAXPROCS workers, a zero-latency IdP, then
+// DefaultLookups cached lookups. Fills of fewer than fillInserts tenants
+// are repeated so that every scenario inserts about as many. The deadline
+// grows with the count but stays far above the expected time (~1 µs to
+// 10 µs of CPU per tenant), so that a contender that does not scale is cut
+// off and reported, not waited for.
+func fills(counts ...int) []Scenario {
+	out := make([]Scenario, len(counts))
+	for i, n := range counts {
+		out[i] = Scenario{
+			Name:        "fill-" + shortCount(n),
+			Description: "fill " + spaced(n) + " cold tenants, one request each from GOMAXPROCS workers (IdP latency 0), then " + spaced(DefaultLookups) + " cached lookups",
+			Family:      FillFamily, Tenants: n, Traffic: Fill, Lookups: DefaultLookups, Rounds: max(fillInserts/n, 1),
+			Duration: max(10*s1, time.Duration(n)*40*time.Microsecond), Lifetime: time.Hour,
+		}
 	}
+	return out
+}
+
+// fillInserts is how many tenants a fill scenario inserts at least, over
+// its rounds: a fill of 1 000 tenants takes about a millisecond, too short
+// to time alone.
+const fillInserts = 100_000
+
+// shortCount names a tenant count: "1k", "10k", "1m".
+func shortCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "m"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+// spaced writes n with thin spaces between thousands: "100 000".
+func spaced(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + " " + s[i:]
+	}
+	return s
 }
 
 // Smoke returns tiny versions of the default scenarios that together run
@@ -218,11 +317,17 @@ func Smoke() []Scenario {
 			s.Name, s.Description, s.Tenants, s.Duration, s.IdPLatency = "tenants-2k", "as steady, 2 000 tenants", 2000, 60*ms, 200*time.Microsecond
 		case "tenants-10k":
 			s.Name, s.Description, s.Tenants, s.Duration, s.IdPLatency = "tenants-200", "as steady, 200 tenants", 200, 60*ms, ms
+		case "fill-1k":
+			s.Lookups, s.Rounds, s.Description = 20_000, 2, "fill 1 000 cold tenants (twice), one request each, then 20 000 cached lookups"
 		default:
 			s.Tenants, s.Duration, s.IdPLatency = 20, 60*ms, ms
 		}
 	}
-	return out
+	// One fill is enough to check its invariants; the larger ones only
+	// measure.
+	return slices.DeleteFunc(out, func(s Scenario) bool {
+		return s.Family == FillFamily && s.Name != "fill-1k"
+	})
 }
 
 // Find returns the scenarios named in names from all, in the order given;
