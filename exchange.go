@@ -26,6 +26,25 @@ type exchange struct {
 
 var errNoAccessToken = errors.New("tenantauth: provider returned no access token")
 
+// tenantError names the tenant and the token endpoint of a failed token
+// request, keeping the cause in the chain (errors.Is and errors.As reach
+// the *TokenError, the network error, the open breaker).
+type tenantError struct {
+	tenant, endpoint string
+	err              error
+}
+
+func (e *tenantError) Error() string {
+	var te *TokenError
+	if errors.As(e.err, &te) {
+		// A TokenError names the endpoint itself.
+		return fmt.Sprintf("tenantauth: tenant %q: %v", e.tenant, e.err)
+	}
+	return fmt.Sprintf("tenantauth: tenant %q, token endpoint %s: %v", e.tenant, e.endpoint, e.err)
+}
+
+func (e *tenantError) Unwrap() error { return e.err }
+
 func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 	m := x.m
 	for attempt := 1; ; attempt++ {

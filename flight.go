@@ -27,7 +27,7 @@ type flight struct {
 // wait joins or starts the tenant's flight and waits for it or for ctx.
 func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) (*entry, error) {
 	if id == "" {
-		return nil, ErrNoTenant
+		return nil, errEmptyTenantID
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err // nobody would wait for what a fetch brings
@@ -187,9 +187,9 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error, backgroun
 		val = &r.entry
 	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten:
 	case errors.Is(err, ErrUnknownTenant):
-		m.strangers.Add(id, refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)})
+		m.strangers.Add(id, refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)})
 	case refused(err):
-		m.note(id).refusal = refusal{&refusedError{tenant: id, err: err}, now + int64(m.cfg.BadCredentialsTTL)}
+		m.note(id).refusal = refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)}
 	}
 	if err != nil && f.stale != nil {
 		// Release the refresh claim, and hold off the next background
@@ -211,6 +211,12 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error, backgroun
 	}
 	f.val, f.err = val, err
 	close(f.done)
+}
+
+// refusedError remembers err, refused now, for Config.BadCredentialsTTL.
+func (m *Manager) refusedError(id string, err error) *refusedError {
+	at := m.wallNow()
+	return &refusedError{tenant: id, err: err, at: at, until: at.Add(m.cfg.BadCredentialsTTL)}
 }
 
 // retryDelay is how long a failed background refresh waits before the next
@@ -265,19 +271,25 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
 		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
 		if err == nil {
-			return m.newEntry(tok, t, endpoint, stale)
+			if r, err := m.newEntry(tok, t, endpoint, stale); err == nil {
+				return r, nil
+			}
 		}
 		if errors.Is(err, ErrCircuitOpen) || ctx.Err() != nil {
-			return nil, err
+			return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 		}
 		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh failed; using the full grant",
 			slog.String("tenant", id), slog.String("error", err.Error()))
 	}
 	tok, err := attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
 	if err != nil {
-		return nil, err
+		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 	}
-	return m.newEntry(tok, t, endpoint, stale)
+	r, err := m.newEntry(tok, t, endpoint, stale)
+	if err != nil {
+		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
+	}
+	return r, nil
 }
 
 var errNoProvider = errors.New("tenantauth: tenant has no Provider")
@@ -352,8 +364,15 @@ type fetched struct {
 // (a refresh allocates nothing for them), else a copy, so that a caller
 // changing t.APIHosts later cannot change them.
 func (m *Manager) destination(t Tenant, stale *entry) *destination {
-	if len(t.APIHosts) == 0 && !t.AllowInsecureHTTP {
+	switch {
+	case len(t.APIHosts) == 0 && !t.AllowInsecureHTTP:
 		return nil
+	case len(t.APIHosts) == 1 && t.APIHosts[0] == AnyHost:
+		// The common "any host" needs no copy per tenant.
+		if t.AllowInsecureHTTP {
+			return anyHostInsecure
+		}
+		return anyHostSecure
 	}
 	if stale != nil && stale.dest != nil && stale.dest.insecure == t.AllowInsecureHTTP &&
 		slices.Equal(stale.dest.hosts, t.APIHosts) {

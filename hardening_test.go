@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/breaker"
 )
 
 // TestNonTransientRefusalsRemembered: every refusal of a tenant's request
@@ -238,5 +241,72 @@ func TestStrangersCannotEvictRefusals(t *testing.T) {
 	m.Invalidate("good", fresh) // inside the cooldown: kept
 	if again, _ := m.Token(ctx, "good"); again != fresh {
 		t.Fatal("cooldown forgotten after a flood of unknown IDs")
+	}
+}
+
+// TestEmptyAPIHostsMeansNone: a tenant without APIHosts sends its token
+// nowhere — refused at New for a Tenants map, and at the request for any
+// other TenantSource — and AnyHost is the explicit way to allow every host.
+func TestEmptyAPIHostsMeansNone(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	_, err := tenantauth.New(tenantauth.Config{Tenants: tenantauth.Tenants{"acme": {Provider: p}}})
+	if err == nil || !strings.Contains(err.Error(), "APIHosts") {
+		t.Fatalf("New with no APIHosts: err = %v; want a config error naming APIHosts", err)
+	}
+	hosts := map[string][]string{"none": nil, "any": {tenantauth.AnyHost}}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		return tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: hosts[id]}, nil
+	})})
+	if _, err := m.TokenForHost(context.Background(), "none", "api.example"); !errors.Is(err, tenantauth.ErrHostNotAllowed) {
+		t.Fatalf("no APIHosts: err = %v; want ErrHostNotAllowed", err)
+	}
+	if _, err := m.TokenForHost(context.Background(), "any", "api.example"); err != nil {
+		t.Fatalf("AnyHost: %v", err)
+	}
+}
+
+// TestErrorsNameTenantAndKeepCause: every fetch error names the tenant and
+// the endpoint and keeps its cause reachable; a remembered refusal says
+// until when and how to clear it; an open breaker says when it probes
+// again and why it opened; an empty ID says so.
+func TestErrorsNameTenantAndKeepCause(t *testing.T) {
+	netErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	p := newFakeProvider("https://idp.example/realms/acme/token")
+	var fail atomic.Pointer[error]
+	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		return nil, *fail.Load()
+	}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 2), Retries: -1,
+		Breaker: breaker.Config{ConsecutiveFailures: 1, OpenTimeout: time.Minute}})
+	ctx := context.Background()
+
+	refusal := error(&tenantauth.TokenError{Endpoint: p.endpoint, StatusCode: 401, Code: "invalid_client"})
+	fail.Store(&refusal)
+	_, err := m.Token(ctx, "t0")
+	var te *tenantauth.TokenError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), `tenant "t0"`) {
+		t.Fatalf("err = %v; want the tenant named and the *TokenError reachable", err)
+	}
+	_, err = m.Token(ctx, "t0")
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "Forget") || !strings.Contains(err.Error(), "not asked again until") {
+		t.Fatalf("remembered refusal: %v; want until when and Forget", err)
+	}
+
+	down := error(netErr)
+	fail.Store(&down)
+	_, err = m.Token(ctx, "t1")
+	var ne net.Error
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), `tenant "t1"`) || !strings.Contains(err.Error(), p.endpoint) {
+		t.Fatalf("network failure: %v; want tenant, endpoint and the net.Error reachable", err)
+	}
+	_, err = m.Token(ctx, "t1") // the breaker opened on that failure
+	if !errors.Is(err, tenantauth.ErrCircuitOpen) || !strings.Contains(err.Error(), `tenant "t1"`) ||
+		!strings.Contains(err.Error(), "probes again at") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("open breaker: %v; want tenant, next probe and last failure", err)
+	}
+
+	_, err = m.Token(ctx, "")
+	if !errors.Is(err, tenantauth.ErrNoTenant) || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty ID: %v; want ErrNoTenant saying the ID is empty", err)
 	}
 }

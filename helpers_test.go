@@ -135,7 +135,7 @@ func tenantsFor(p tenantauth.Provider, n int) tenantauth.Tenants {
 	ts := tenantauth.Tenants{}
 	for i := range n {
 		id := fmt.Sprintf("t%d", i)
-		ts[id] = tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{
+		ts[id] = tenantauth.Tenant{Provider: p, APIHosts: []string{tenantauth.AnyHost}, Credentials: tenantauth.Credentials{
 			ClientID: id, ClientSecret: tenantauth.Secret("cs-" + id + "-SECRET")}}
 	}
 	return ts

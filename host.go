@@ -16,24 +16,31 @@ import (
 //   - an IP literal matches only a pattern that is the same IP literal;
 //   - a name matches a pattern equal to it (ASCII, case-insensitive), or a
 //     pattern "*.suffix" when it ends in ".suffix";
-//   - a pattern with a port matches that port only.
+//   - a pattern with a port matches that port only;
+//   - the pattern "*" matches every well-formed host;
+//   - no pattern matches nothing.
 //
 // It does not allocate.
 func hostAllowed(allowed []string, host string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
 	h, ok := parseHost(host)
 	if !ok || h.wildcard {
 		return false
 	}
 	for _, a := range allowed {
+		if a == AnyHost {
+			return true
+		}
 		if p, ok := parseHost(a); ok && p.matches(h) {
 			return true
 		}
 	}
 	return false
 }
+
+// AnyHost is the [Tenant.APIHosts] entry that allows every host: the
+// explicit opt-out of the host check, for a tenant whose API has no fixed
+// host. An empty APIHosts allows none.
+const AnyHost = "*"
 
 // hostParts is a parsed URL host or APIHosts pattern.
 type hostParts struct {

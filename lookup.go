@@ -5,6 +5,7 @@ package tenantauth
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 
 	"github.com/tenantauth/tenantauth/cache"
@@ -24,6 +25,12 @@ type destination struct {
 	hosts    []string // the tenant's APIHosts
 	insecure bool     // the tenant's AllowInsecureHTTP
 }
+
+// The shared destinations of tenants whose APIHosts is [AnyHost].
+var (
+	anyHostSecure   = &destination{hosts: []string{AnyHost}}
+	anyHostInsecure = &destination{hosts: []string{AnyHost}, insecure: true}
+)
 
 // hosts returns the tenant's APIHosts.
 func (e *entry) hosts() []string {
@@ -92,6 +99,9 @@ func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) 
 	}
 	return &e.tok, nil
 }
+
+// errEmptyTenantID is ErrNoTenant for a call that named the empty tenant.
+var errEmptyTenantID = fmt.Errorf("%w: the tenant ID passed to the Manager is empty", ErrNoTenant)
 
 // entry is the hot path shared by Token and TokenForHost.
 func (m *Manager) entry(ctx context.Context, id string) (*entry, error) {

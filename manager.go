@@ -86,8 +86,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	static, _ := cfg.Tenants.(Tenants)
 	for key, t := range static {
-		if t.ID != "" && t.ID != key {
+		switch {
+		case t.ID != "" && t.ID != key:
 			return nil, errConfig(fmt.Sprintf("Tenants[%q] has ID %q: a tenant's key and ID must be the same", key, t.ID))
+		case len(t.APIHosts) == 0:
+			return nil, errConfig(fmt.Sprintf("Tenants[%q] has no APIHosts: its token could go nowhere; "+
+				"list the API's hosts, or use tenantauth.AnyHost (\"*\") to allow every host", key))
 		}
 	}
 	setDefault(&cfg.CacheSize, defaultCacheSize)

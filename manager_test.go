@@ -499,7 +499,7 @@ func TestBadCredentialsDoNotOpenBreaker(t *testing.T) {
 		return nil, nil
 	}
 	ts := tenantsFor(p, 50)
-	ts["good"] = tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{ClientID: "good"}}
+	ts["good"] = tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: "good"}}
 	m := mustManager(t, tenantauth.Config{Tenants: ts, Breaker: breaker.Config{ConsecutiveFailures: 2}})
 	ctx := context.Background()
 	for i := range 50 {
@@ -670,7 +670,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		return nil, nil
 	}
 	ts := tenantsFor(p, 64)
-	ts["hang"] = tenantauth.Tenant{Provider: p, Credentials: tenantauth.Credentials{ClientID: "hang"}}
+	ts["hang"] = tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: "hang"}}
 	m, err := tenantauth.New(tenantauth.Config{Tenants: ts}) // real (coarse) clock
 	if err != nil {
 		t.Fatal(err)

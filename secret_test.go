@@ -45,7 +45,7 @@ func TestNothingLeaksFromPublicTypes(t *testing.T) {
 	creds := tenantauth.Credentials{ClientID: "3", ClientSecret: clientSecret, Username: "a@b.com", Password: password, Scopes: []string{"s"}}
 	tok := &tenantauth.Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: "Bearer", Expiry: time.Now()}
 	_ = tok.Authorization() // must not cache anything printable
-	tenant := tenantauth.Tenant{ID: "acme", Provider: newFakeProvider("https://idp.example/token"), Credentials: creds}
+	tenant := tenantauth.Tenant{ID: "acme", Provider: newFakeProvider("https://idp.example/token"), Credentials: creds, APIHosts: []string{"api.example"}}
 	cfg := tenantauth.Config{Tenants: tenantauth.Tenants{"acme": tenant}}
 	req := tenantauth.TokenRequest{Grant: tenantauth.GrantRefreshToken, Credentials: creds, RefreshToken: refreshToken}
 
@@ -55,7 +55,7 @@ func TestNothingLeaksFromPublicTypes(t *testing.T) {
 	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
 		return &tenantauth.Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: "bearer"}, nil
 	}
-	m := mustManager(t, tenantauth.Config{Tenants: tenantauth.Tenants{"acme": {Provider: p, Credentials: creds}}})
+	m := mustManager(t, tenantauth.Config{Tenants: tenantauth.Tenants{"acme": {Provider: p, Credentials: creds, APIHosts: []string{"api.example"}}}})
 	held, err := m.Token(context.Background(), "acme")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package tenantauth
 
 import (
 	"context"
+
+	"github.com/tenantauth/tenantauth/internal/ctxkey"
 )
 
 // A Tenant is one customer account: where its tokens come from, with which
@@ -13,8 +15,11 @@ type Tenant struct {
 	Provider Provider
 	// Credentials are the tenant's credentials at Provider.
 	Credentials Credentials
-	// APIHosts lists the hosts this tenant's token may be sent to. Empty
-	// means any host. See [Tenant.AllowsHost] for the matching rules.
+	// APIHosts lists the hosts this tenant's token may be sent to; see
+	// [Tenant.AllowsHost] for the matching rules. Empty means none: the
+	// middleware refuse every request of the tenant with ErrHostNotAllowed
+	// (and New refuses such a tenant in a static Tenants map). [AnyHost]
+	// ("*") allows every host.
 	APIHosts []string
 	// AllowInsecureHTTP lets the middleware send this tenant's token over
 	// plain http to a host that is not loopback. False (the default) refuses
@@ -34,7 +39,7 @@ type Tenant struct {
 // IP literal listed as an entry ("10.0.0.7", "[2001:db8::1]:8443"). A host
 // that is not well formed — an IPv6 zone ("[::1%25eth0]"), a bad port,
 // characters outside a DNS name — matches nothing. An empty APIHosts allows
-// every host.
+// no host; the entry [AnyHost] ("*") allows every well-formed host.
 func (t Tenant) AllowsHost(host string) bool {
 	return hostAllowed(t.APIHosts, host)
 }
@@ -71,9 +76,9 @@ type TenantFunc func(ctx context.Context, id string) (Tenant, error)
 // Tenant implements [TenantSource] by calling f.
 func (f TenantFunc) Tenant(ctx context.Context, id string) (Tenant, error) { return f(ctx, id) }
 
-// tenantKey is the context key of the tenant ID; an unexported type cannot
-// collide with anyone else's key.
-type tenantKey struct{}
+// tenantKey is the context key of the tenant ID; a type of this module's
+// internal package cannot collide with anyone else's key.
+type tenantKey = ctxkey.Tenant
 
 // tenantCtx carries a tenant ID. It is its own context type, rather than
 // context.WithValue, so that WithTenant costs one allocation and

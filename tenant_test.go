@@ -56,8 +56,19 @@ func TestAllowsHost(t *testing.T) {
 			t.Errorf("AllowsHost(%q) = %v, want %v", host, got, want)
 		}
 	}
-	if !(tenantauth.Tenant{}).AllowsHost("anything.example") {
-		t.Error("empty APIHosts must allow every host")
+	if (tenantauth.Tenant{}).AllowsHost("anything.example") {
+		t.Error("empty APIHosts must allow no host")
+	}
+	anyHost := tenantauth.Tenant{APIHosts: []string{tenantauth.AnyHost}}
+	for _, host := range []string{"anything.example", "10.0.0.1:8080", "[::1]"} {
+		if !anyHost.AllowsHost(host) {
+			t.Errorf("AnyHost refused %q", host)
+		}
+	}
+	for _, host := range []string{"[::1%25eth0]", "a b", ""} {
+		if anyHost.AllowsHost(host) {
+			t.Errorf("AnyHost allowed the malformed host %q", host)
+		}
 	}
 	if n := testing.AllocsPerRun(100, func() { tn.AllowsHost("evil.example") }); n != 0 {
 		t.Errorf("AllowsHost allocates %v times", n)

@@ -248,11 +248,19 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 		case Excluded:
 			return struct{}{}, errExcluded
 		}
+		// Should this failure open the breaker, its fail-fast error says
+		// why and when it probes again. Built before gobreaker counts the
+		// failure, so it is in place when the breaker opens.
+		e.tripped.Store(&openError{endpoint: e.errOpen.endpoint, cause: gobreaker.ErrOpenState,
+			last: fnErr, probeAt: time.Now().Add(g.settings.Timeout)})
 		return struct{}{}, errFailure
 	})
 	returned = true
 	switch err {
 	case gobreaker.ErrOpenState:
+		if t := e.tripped.Load(); t != nil {
+			return t
+		}
 		return &e.errOpen
 	case gobreaker.ErrTooManyRequests:
 		return &e.errBusy
@@ -372,6 +380,9 @@ type entry struct {
 	// The errors returned while open or half-open and busy, made once so
 	// that failing fast does not allocate. Both carry the endpoint.
 	errOpen, errBusy openError
+	// tripped is errOpen with the last failure and the time of the next
+	// probe, made at each failure (the slow path).
+	tripped atomic.Pointer[openError]
 
 	// queued is set while queue is not empty: Do and State check it without
 	// taking mu.
@@ -396,11 +407,20 @@ func (e *entry) record(_ string, from, to gobreaker.State) {
 type openError struct {
 	endpoint string
 	cause    error // gobreaker.ErrOpenState or gobreaker.ErrTooManyRequests
+	// For a breaker that opened on a failure: that failure, and when the
+	// breaker lets a probe through. The failure is in the message, not in
+	// the chain: errors.Is must not mistake a fail-fast for a 5xx.
+	last    error
+	probeAt time.Time
 }
 
 func (e *openError) Error() string {
-	if e.cause == gobreaker.ErrTooManyRequests {
+	switch {
+	case e.cause == gobreaker.ErrTooManyRequests:
 		return "tenantauth: circuit breaker open for " + e.endpoint + " (half-open, probes in flight)"
+	case e.last != nil:
+		return "tenantauth: circuit breaker open for " + e.endpoint + ": failing fast until it probes again at " +
+			e.probeAt.Format(time.TimeOnly) + " (Breaker.OpenTimeout); last failure: " + e.last.Error()
 	}
 	return "tenantauth: circuit breaker open for " + e.endpoint
 }

@@ -85,7 +85,7 @@ func newKeycloak(t *testing.T, s *server, auth keycloak.ClientAuth) (*keycloak.P
 func newPassport(t *testing.T, s *server) (*passport.Provider, *recorder) {
 	t.Helper()
 	rec := newRecorder(t)
-	p, err := passport.New(passport.Config{Host: s.base, HTTPClient: rec.client()})
+	p, err := passport.New(passport.Config{BaseURL: s.base, HTTPClient: rec.client()})
 	if err != nil {
 		t.Fatalf("passport.New: %v", err)
 	}

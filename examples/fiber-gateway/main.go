@@ -83,7 +83,7 @@ func run(ctx context.Context, w io.Writer) (err error) {
 		return err
 	}
 	defer kcProvider.CloseIdleConnections()
-	ppProvider, err := passport.New(passport.Config{Host: pp.URL})
+	ppProvider, err := passport.New(passport.Config{BaseURL: pp.URL})
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func run(ctx context.Context, w io.Writer) (err error) {
 	app.Use(fiberauth.New()) // tenant from X-Tenant-ID
 	app.All("/api/*", fiberauth.Proxy(fiberauth.ProxyConfig{
 		Manager: m,
-		Upstream: func(tenantID string) (string, error) {
+		Upstream: func(_ context.Context, tenantID string) (string, error) {
 			u, ok := upstreams[tenantID]
 			if !ok {
 				return "", tenantauth.ErrUnknownTenant

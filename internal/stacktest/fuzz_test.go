@@ -130,6 +130,7 @@ func FuzzTokenResponse(f *testing.F) {
 			Tenants: tenantauth.Tenants{"fuzz": {
 				Provider:    newProvider(t, d, srv.URL, hc),
 				Credentials: acct.credentials(),
+				APIHosts:    []string{tenantauth.AnyHost},
 			}},
 			CacheSize:    16,
 			Retries:      -1,

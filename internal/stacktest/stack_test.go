@@ -342,7 +342,7 @@ func newProvider(t testing.TB, d dialect, base string, hc *http.Client) tenantau
 	case keycloakDialect:
 		p, err = keycloak.New(keycloak.Config{BaseURL: base, Realm: testRealm, HTTPClient: hc})
 	case passportDialect:
-		p, err = passport.New(passport.Config{Host: base, HTTPClient: hc})
+		p, err = passport.New(passport.Config{BaseURL: base, HTTPClient: hc})
 	}
 	if err != nil {
 		t.Fatalf("%v provider for %s: %v", d, base, err)
@@ -384,6 +384,14 @@ func newStack(t testing.TB, rec *recorder, api *apiServer, tenants tenantauth.Te
 	keepFetches bool, configure ...func(*tenantauth.Config)) *stack {
 	t.Helper()
 	st := &stack{t: t, rec: rec, api: api, trans: &transitions{}, fetches: newFetchLog(rec, keepFetches)}
+	if ts, ok := tenants.(tenantauth.Tenants); ok {
+		for id, tn := range ts {
+			if tn.APIHosts == nil {
+				tn.APIHosts = []string{tenantauth.AnyHost}
+				ts[id] = tn
+			}
+		}
+	}
 	cfg := tenantauth.Config{Tenants: tenants}
 	for _, c := range configure {
 		c(&cfg)

@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"log/slog"
 )
 
 // Config defines the config for the middleware returned by [New].
@@ -43,6 +44,16 @@ type Config struct {
 	// or {"error":"invalid tenant"}, 403 {"error":"unknown tenant"}, 503
 	// {"error":"tenant token unavailable"}; a *fiber.Error keeps its code.
 	ErrorHandler fiber.ErrorHandler
+
+	// Logger receives a warning, with the tenant and the cause, for every
+	// request answered 5xx because a token or the upstream failed: the
+	// answer itself says only "tenant token unavailable", so the cause must
+	// go somewhere an on-call engineer can read it. Errors never carry a
+	// secret.
+	//
+	// Optional. Default: slog.Default(); set slog.New(slog.DiscardHandler)
+	// to turn it off.
+	Logger *slog.Logger
 }
 
 // HeaderTenantID is the request header the default resolver reads.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/gofiber/fiber/v2"
@@ -116,4 +117,19 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// logFailure records why a request is answered 5xx: the answer's body is
+// deliberately vague. A client's own mistake (no tenant, a bad path) is not
+// logged: a client could flood the log with it.
+func logFailure(log *slog.Logger, c *fiber.Ctx, tenant string, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if errors.Is(err, ErrInvalidPath) || errors.Is(err, ErrMissingTenant) || errors.Is(err, ErrInvalidTenant) {
+		return
+	}
+	log.LogAttrs(c.UserContext(), slog.LevelWarn, "fiberauth: request failed",
+		slog.String("tenant", tenant), slog.String("method", c.Method()), slog.String("path", c.Path()),
+		slog.String("error", err.Error()))
 }

@@ -146,7 +146,7 @@ func ExampleProxy() {
 	app.Use(fiberauth.New())
 	app.All("/api/*", fiberauth.Proxy(fiberauth.ProxyConfig{
 		Manager:     m,
-		Upstream:    func(tenantID string) (string, error) { return api.URL + "/" + tenantID, nil },
+		Upstream:    func(_ context.Context, tenantID string) (string, error) { return api.URL + "/" + tenantID, nil },
 		StripPrefix: "/api",
 	}))
 
@@ -155,4 +155,151 @@ func ExampleProxy() {
 	// Output:
 	// 200 GET /acme/orders?page=2 with "Bearer acme-token-1"
 	// 200 GET /acme/orders?page=3 with "Bearer acme-token-2"
+}
+
+// HTTPClient is a net/http client for handlers: the tenant New stored
+// travels in c.UserContext(), and the client's Transport (httpauth's) puts
+// that tenant's token on the request.
+func ExampleHTTPClient() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "API saw %q", r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+	m := exampleManager(strings.TrimPrefix(api.URL, "http://"))
+	defer m.Close()
+
+	client := fiberauth.HTTPClient(m) // build once, share
+	client.Timeout = 10 * time.Second
+	defer client.CloseIdleConnections()
+
+	app := fiber.New()
+	app.Use(fiberauth.New())
+	app.Get("/invoices", func(c *fiber.Ctx) error {
+		req, err := http.NewRequestWithContext(c.UserContext(), http.MethodGet, api.URL+"/invoices", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		return c.Status(resp.StatusCode).Send(body)
+	})
+
+	send(app, "/invoices", "acme")
+	send(app, "/invoices", "beta")
+	send(app, "/invoices", "acme")
+	// Output:
+	// 200 API saw "Bearer acme-token-1"
+	// 200 API saw "Bearer beta-token-2"
+	// 200 API saw "Bearer acme-token-1"
+}
+
+// Do sends a Fiber client Agent's request with the tenant's token, and
+// retries it once with a new token when the API answers 401.
+func ExampleDo() {
+	// The API refuses acme's first token after its first use (revoked).
+	var uses atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		if auth == "Bearer acme-token-1" && uses.Add(1) > 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "%s %s with %q", r.Method, r.URL.Path, auth)
+	}))
+	defer api.Close()
+	m := exampleManager(strings.TrimPrefix(api.URL, "http://"))
+	defer m.Close()
+
+	app := fiber.New()
+	app.Use(fiberauth.New())
+	app.Get("/students", func(c *fiber.Ctx) error {
+		a := fiber.Get(api.URL + "/v1/students")
+		a.Timeout(10 * time.Second)
+		code, body, errs := fiberauth.Do(c, m, a) // releases a
+		if len(errs) > 0 {
+			return errs[0]
+		}
+		return c.Status(code).Send(body)
+	})
+
+	send(app, "/students", "acme")
+	send(app, "/students", "acme") // 401: a new token, one retry
+	// Output:
+	// 200 GET /v1/students with "Bearer acme-token-1"
+	// 200 GET /v1/students with "Bearer acme-token-2"
+}
+
+// FromParam takes the tenant from a route parameter. Route parameters exist
+// only on their route, so the middleware goes on the route (or on a group
+// whose prefix has the parameter), not in a bare app.Use.
+func ExampleFromParam() {
+	app := fiber.New()
+	byParam := fiberauth.New(fiberauth.Config{Tenant: fiberauth.FromParam("tenant")})
+	app.Get("/t/:tenant/orders", byParam, func(c *fiber.Ctx) error {
+		id, _ := fiberauth.TenantID(c)
+		return c.SendString("orders of " + id)
+	})
+
+	send(app, "/t/acme/orders", "")
+	send(app, "/t/beta/orders", "acme") // the header is not looked at
+	send(app, "/t/"+strings.Repeat("x", fiberauth.MaxTenantIDLength+1)+"/orders", "")
+	// Output:
+	// 200 orders of acme
+	// 200 orders of beta
+	// 400 {"error":"invalid tenant"}
+}
+
+// claims is what a JWT middleware that verified the caller's token stores
+// in c.Locals; golang-jwt's custom-claims struct has this shape.
+type claims struct {
+	Subject  string `json:"sub"`
+	TenantID string `json:"tid"`
+}
+
+// FromJWTClaim takes the tenant from a claim of the caller's JWT, which an
+// authentication middleware running before it has verified and stored in
+// c.Locals (github.com/gofiber/contrib/jwt stores it under "user").
+// fiberauth only reads the claim.
+func ExampleFromJWTClaim() {
+	app := fiber.New()
+	// Stands in for the JWT middleware: it "verifies" two fixed tokens.
+	app.Use(func(c *fiber.Ctx) error {
+		switch c.Get(fiber.HeaderAuthorization) {
+		case "Bearer alice-jwt":
+			c.Locals("user", &claims{Subject: "alice", TenantID: "acme"})
+		case "Bearer bob-jwt":
+			c.Locals("user", &claims{Subject: "bob"}) // no tenant claim
+		default:
+			return c.SendStatus(fiber.StatusUnauthorized)
+		}
+		return c.Next()
+	})
+	app.Use(fiberauth.New(fiberauth.Config{Tenant: fiberauth.FromJWTClaim("user", "tid")}))
+	app.Get("/whoami", func(c *fiber.Ctx) error {
+		id, _ := fiberauth.TenantID(c)
+		return c.SendString(c.Locals("user").(*claims).Subject + " of tenant " + id)
+	})
+
+	for _, jwt := range []string{"alice-jwt", "bob-jwt"} {
+		req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, string(body))
+	}
+	// Output:
+	// 200 alice of tenant acme
+	// 400 {"error":"missing tenant"}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/internal/ctxkey"
 )
 
 // tenantKey is the c.Locals key of the tenant; an unexported type cannot
@@ -52,12 +53,18 @@ func New(config ...Config) fiber.Handler {
 		ctx := c.UserContext()
 		if cfg.Manager != nil {
 			if _, err := cfg.Manager.Token(ctx, id); err != nil {
-				return cfg.ErrorHandler(c, tokenUnavailable(err))
+				err = tokenUnavailable(err)
+				logFailure(cfg.Logger, c, id, err)
+				return cfg.ErrorHandler(c, err)
 			}
 		}
 		ctx = tenantauth.WithTenant(ctx, id)
 		c.Locals(tenantKey{}, ctx)
 		c.SetUserContext(ctx)
+		// fasthttp's RequestCtx answers Value from its user values: a
+		// handler that passes c.Context() where c.UserContext() was meant
+		// (to http.NewRequestWithContext, say) still carries the tenant.
+		c.Context().SetUserValue(ctxkey.Tenant{}, ctx)
 		return c.Next()
 	}
 }

@@ -64,7 +64,7 @@ func newManager(t testing.TB, p tenantauth.Provider, tenants ...tenantSpec) *ten
 			ID:          s.id,
 			Provider:    p,
 			Credentials: tenantauth.Credentials{ClientID: s.id, ClientSecret: "secret-" + tenantauth.Secret(s.id)},
-			APIHosts:    s.hosts,
+			APIHosts:    hostsOrAny(s.hosts),
 			// The test APIs (a.test, b.test) are in-memory, over plain http.
 			AllowInsecureHTTP: true,
 		}
@@ -180,4 +180,12 @@ func (r *router) dialCount(addr string) int {
 // client returns a fasthttp.Client that dials through r.
 func (r *router) client() *fasthttp.Client {
 	return &fasthttp.Client{Dial: r.dial, NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
+}
+
+// hostsOrAny is hosts, or every host when the spec lists none.
+func hostsOrAny(hosts []string) []string {
+	if len(hosts) == 0 {
+		return []string{tenantauth.AnyHost}
+	}
+	return hosts
 }

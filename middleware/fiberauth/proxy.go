@@ -2,6 +2,8 @@ package fiberauth
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +29,13 @@ type ProxyConfig struct {
 
 	// Upstream returns the base URL of the tenant's API: an absolute http or
 	// https URL, optionally with a base path but without query or fragment,
-	// e.g. "https://api.acme.example" or "https://erp.example/acme/v2". An error is passed to ErrorHandler
-	// (one matching tenantauth.ErrUnknownTenant is answered 403). Required.
-	Upstream func(tenantID string) (string, error)
+	// e.g. "https://api.acme.example" or "https://erp.example/acme/v2". ctx
+	// is the request's user context (it carries the tenant and ends with
+	// the request), so the lookup may read the same tenant store as the
+	// Manager's TenantSource; the URL's host must be among the tenant's
+	// APIHosts. An error is passed to ErrorHandler (one matching
+	// tenantauth.ErrUnknownTenant is answered 403). Required.
+	Upstream func(ctx context.Context, tenantID string) (string, error)
 
 	// StripPrefix is removed from the request path before the path (and
 	// query) is appended to the upstream URL: with StripPrefix "/api", the
@@ -94,6 +100,16 @@ type ProxyConfig struct {
 	// invalid, not among the tenant's APIHosts or unreachable, 503 when the
 	// tenant's token cannot be had, 504 when the upstream times out.
 	ErrorHandler fiber.ErrorHandler
+
+	// Logger receives a warning, with the tenant and the cause, for every
+	// request answered 5xx because a token or the upstream failed: the
+	// answer itself says only "tenant token unavailable", so the cause must
+	// go somewhere an on-call engineer can read it. Errors never carry a
+	// secret.
+	//
+	// Optional. Default: slog.Default(); set slog.New(slog.DiscardHandler)
+	// to turn it off.
+	Logger *slog.Logger
 }
 
 // defaultProxyErrorHandler is ProxyConfig's default ErrorHandler. Errors it
@@ -179,7 +195,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		if !ok {
 			return cfg.ErrorHandler(c, ErrMissingTenant)
 		}
-		base, err := cfg.Upstream(id)
+		base, err := cfg.Upstream(c.UserContext(), id)
 		if err != nil {
 			return cfg.ErrorHandler(c, err)
 		}
@@ -201,7 +217,9 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		tls := strings.EqualFold(target[:5], "https")
 		tok, err := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP)
 		if err != nil {
-			return cfg.ErrorHandler(c, tokenUnavailable(err))
+			err = tokenUnavailable(err)
+			logFailure(cfg.Logger, c, id, err)
+			return cfg.ErrorHandler(c, err)
 		}
 
 		req := c.Request()
@@ -232,6 +250,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		}
 		restore()
 		if err != nil {
+			logFailure(cfg.Logger, c, id, err)
 			return cfg.ErrorHandler(c, err)
 		}
 		return nil

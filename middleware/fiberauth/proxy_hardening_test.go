@@ -2,6 +2,7 @@ package fiberauth
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -92,7 +93,7 @@ func newHeaderGateway(t *testing.T, pc ProxyConfig) *headerGateway {
 	pc.Manager = g.m
 	pc.Client = g.r.client()
 	pc.StripPrefix = "/api"
-	pc.Upstream = func(id string) (string, error) { return "http://h.test/base", nil }
+	pc.Upstream = func(_ context.Context, id string) (string, error) { return "http://h.test/base", nil }
 	t.Cleanup(pc.Client.CloseIdleConnections)
 	app := fiber.New()
 	app.Use(func(c *fiber.Ctx) error {
@@ -253,7 +254,7 @@ func TestProxyRestoresRequestHeaders(t *testing.T) {
 func TestProxyConfigRefusesConnectionHeaders(t *testing.T) {
 	p := newFakeProvider()
 	m := newManager(t, p)
-	up := func(string) (string, error) { return "http://a.test", nil }
+	up := func(context.Context, string) (string, error) { return "http://a.test", nil }
 	for _, pc := range []ProxyConfig{
 		{ForwardRequestHeaders: []string{"Authorization"}},
 		{ForwardRequestHeaders: []string{"Cookie", "transfer-encoding"}},

@@ -1,6 +1,7 @@
 package fiberauth
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -28,7 +29,7 @@ func newGateway(t *testing.T, pc ProxyConfig) *gateway {
 	pc.Manager = g.m
 	pc.Client = g.r.client()
 	if pc.Upstream == nil {
-		pc.Upstream = func(id string) (string, error) {
+		pc.Upstream = func(_ context.Context, id string) (string, error) {
 			u, ok := g.upstream[id]
 			if !ok {
 				return "", tenantauth.ErrUnknownTenant
@@ -163,7 +164,7 @@ func TestProxyRecoversFrom401(t *testing.T) {
 func TestProxyConfigPanics(t *testing.T) {
 	p := newFakeProvider()
 	m := newManager(t, p)
-	up := func(string) (string, error) { return "", errors.New("x") }
+	up := func(context.Context, string) (string, error) { return "", errors.New("x") }
 	for name, pc := range map[string]ProxyConfig{
 		"no manager":  {Upstream: up},
 		"no upstream": {Manager: m},

@@ -97,3 +97,36 @@ func ExampleNewTransport_noTenant() {
 	// Output:
 	// true
 }
+
+// A tenant's token goes only to the tenant's APIHosts: a request to any
+// other host is refused before anything is sent. (tenantauth.AnyHost, "*",
+// would allow every host; an empty APIHosts allows none.)
+func ExampleNewTransport_hostNotAllowed() {
+	var reached atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+	}))
+	defer elsewhere.Close()
+
+	m, err := tenantauth.New(tenantauth.Config{Tenants: tenantauth.Tenants{
+		"acme": {
+			Provider:    &exampleProvider{},
+			Credentials: tenantauth.Credentials{ClientID: "acme", ClientSecret: "s3cret"},
+			APIHosts:    []string{"api.acme.example"}, // acme's API, and nothing else
+		},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	client := &http.Client{Transport: httpauth.NewTransport(m, nil)}
+	defer client.CloseIdleConnections()
+
+	ctx := tenantauth.WithTenant(context.Background(), "acme")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, elsewhere.URL+"/collect", nil)
+	_, err = client.Do(req)
+	fmt.Println(errors.Is(err, tenantauth.ErrHostNotAllowed), "requests that reached the server:", reached.Load())
+	// Output:
+	// true requests that reached the server: 0
+}

@@ -106,6 +106,9 @@ func newManager(t testing.TB, p tenantauth.Provider, apiHosts ...string) *tenant
 
 func newManagerConfig(t testing.TB, cfg tenantauth.Config, p tenantauth.Provider, apiHosts ...string) *tenantauth.Manager {
 	t.Helper()
+	if len(apiHosts) == 0 {
+		apiHosts = []string{tenantauth.AnyHost}
+	}
 	cfg.Tenants = tenantauth.Tenants{
 		"acme": {Provider: p, Credentials: tenantauth.Credentials{ClientID: "acme", ClientSecret: "s3cret"}, APIHosts: apiHosts},
 	}

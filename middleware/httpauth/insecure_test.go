@@ -33,6 +33,7 @@ func TestPlainHTTPRefused(t *testing.T) {
 			p := &fakeProvider{}
 			cfg := tenantauth.Config{Retries: -1, Tenants: tenantauth.Tenants{"acme": {
 				Provider: p, Credentials: tenantauth.Credentials{ClientID: "acme"}, AllowInsecureHTTP: tc.tenantOK,
+				APIHosts: []string{tenantauth.AnyHost},
 			}}}
 			m, err := tenantauth.New(cfg)
 			if err != nil {

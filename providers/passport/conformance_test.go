@@ -15,7 +15,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Run("http", func(t *testing.T) {
 		tenantauthtest.TestProvider(t, tenantauthtest.PassportDialect, func(s *tenantauthtest.Server) (tenantauth.Provider, error) {
-			return passport.New(passport.Config{Host: s.URL})
+			return passport.New(passport.Config{BaseURL: s.URL})
 		})
 	})
 	t.Run("https", func(t *testing.T) {

@@ -58,7 +58,7 @@ func ExampleProvider_Exchange_wrongPassword() {
 	srv := hubsoftStandIn()
 	defer srv.Close()
 
-	p, _ := passport.New(passport.Config{Host: srv.URL})
+	p, _ := passport.New(passport.Config{BaseURL: srv.URL})
 	_, err := p.Exchange(context.Background(), tenantauth.TokenRequest{
 		Credentials: tenantauth.Credentials{
 			ClientID: "3", ClientSecret: "ONe7Ns48Y30tB",
@@ -77,7 +77,7 @@ func ExampleProvider_Exchange_wrongPassword() {
 
 func ExampleNew() {
 	for _, host := range []string{"erp.customer.com", "https://erp.customer.com:8443/api/", "http://erp.customer.com"} {
-		p, err := passport.New(passport.Config{Host: host})
+		p, err := passport.New(passport.Config{BaseURL: host})
 		if err != nil {
 			fmt.Println(errors.Is(err, tenantauth.ErrInsecureEndpoint))
 			continue

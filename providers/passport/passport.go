@@ -41,12 +41,13 @@ var (
 
 // Config configures a [Provider].
 type Config struct {
-	// Host is the customer's server: "https://erp.customer.com", optionally
+	// BaseURL is the customer's server: "https://erp.customer.com", optionally
 	// with a port or a path prefix ("https://erp.customer.com:8443/api").
 	// A bare host name without a scheme gets https://. Required. It must be
 	// https unless the host is loopback or AllowInsecureHTTP is set, and
 	// must carry no user info, query or fragment.
-	Host string
+	// (Named like keycloak.Config.BaseURL.)
+	BaseURL string
 
 	// HTTPClient sends the token requests. Nil means a client with bounded
 	// timeouts, TLS 1.2+ and its own transport. A client you pass is copied
@@ -54,7 +55,7 @@ type Config struct {
 	// Timeout (zero: none) and transport are used as they are.
 	HTTPClient *http.Client
 
-	// AllowInsecureHTTP allows a plain http Host that is not loopback. Zero
+	// AllowInsecureHTTP allows a plain http BaseURL that is not loopback. Zero
 	// (false) refuses it: the body carries the client secret and the
 	// user's password.
 	AllowInsecureHTTP bool
@@ -74,19 +75,19 @@ type Provider struct {
 
 var _ tenantauth.Provider = (*Provider)(nil)
 
-// New returns a Provider for cfg.Host. It checks the configuration and sends
+// New returns a Provider for cfg.BaseURL. It checks the configuration and sends
 // nothing.
 func New(cfg Config) (*Provider, error) {
-	host := strings.TrimSpace(cfg.Host)
+	host := strings.TrimSpace(cfg.BaseURL)
 	if host == "" {
-		return nil, fmt.Errorf("passport: Config.Host is required: %w", tokenclient.ErrInvalidEndpoint)
+		return nil, fmt.Errorf("passport: Config.BaseURL is required: %w", tokenclient.ErrInvalidEndpoint)
 	}
 	if !strings.Contains(host, "://") {
 		host = "https://" + host
 	}
 	base, err := tokenclient.CheckEndpoint(host, cfg.AllowInsecureHTTP)
 	if err != nil {
-		return nil, fmt.Errorf("passport: Config.Host: %w", err)
+		return nil, fmt.Errorf("passport: Config.BaseURL: %w", err)
 	}
 	return &Provider{
 		endpoint:       strings.TrimRight(base.String(), "/") + "/oauth/token",
@@ -108,7 +109,7 @@ func WithHTTPClient(c *http.Client) Option { return func(cfg *Config) { cfg.HTTP
 // HubSoft's API before expiry means the token was revoked: the Manager then
 // fetches a new one.
 func HubSoft(host string, opts ...Option) (*Provider, error) {
-	cfg := Config{Host: host}
+	cfg := Config{BaseURL: host}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -110,20 +110,20 @@ func TestNew(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"bare host", Config{Host: "erp.customer.com"}, "https://erp.customer.com/oauth/token", nil},
-		{"bare host with port", Config{Host: "erp.customer.com:8443"}, "https://erp.customer.com:8443/oauth/token", nil},
-		{"https", Config{Host: "https://erp.customer.com"}, "https://erp.customer.com/oauth/token", nil},
-		{"trailing slash", Config{Host: "https://erp.customer.com/"}, "https://erp.customer.com/oauth/token", nil},
-		{"path prefix", Config{Host: "https://erp.customer.com:8443/api/"}, "https://erp.customer.com:8443/api/oauth/token", nil},
-		{"spaces", Config{Host: "  https://erp.customer.com \n"}, "https://erp.customer.com/oauth/token", nil},
-		{"loopback http", Config{Host: "http://127.0.0.1:8000"}, "http://127.0.0.1:8000/oauth/token", nil},
-		{"insecure allowed", Config{Host: "http://erp.lan", AllowInsecureHTTP: true}, "http://erp.lan/oauth/token", nil},
-		{"insecure refused", Config{Host: "http://erp.customer.com"}, "", tenantauth.ErrInsecureEndpoint},
+		{"bare host", Config{BaseURL: "erp.customer.com"}, "https://erp.customer.com/oauth/token", nil},
+		{"bare host with port", Config{BaseURL: "erp.customer.com:8443"}, "https://erp.customer.com:8443/oauth/token", nil},
+		{"https", Config{BaseURL: "https://erp.customer.com"}, "https://erp.customer.com/oauth/token", nil},
+		{"trailing slash", Config{BaseURL: "https://erp.customer.com/"}, "https://erp.customer.com/oauth/token", nil},
+		{"path prefix", Config{BaseURL: "https://erp.customer.com:8443/api/"}, "https://erp.customer.com:8443/api/oauth/token", nil},
+		{"spaces", Config{BaseURL: "  https://erp.customer.com \n"}, "https://erp.customer.com/oauth/token", nil},
+		{"loopback http", Config{BaseURL: "http://127.0.0.1:8000"}, "http://127.0.0.1:8000/oauth/token", nil},
+		{"insecure allowed", Config{BaseURL: "http://erp.lan", AllowInsecureHTTP: true}, "http://erp.lan/oauth/token", nil},
+		{"insecure refused", Config{BaseURL: "http://erp.customer.com"}, "", tenantauth.ErrInsecureEndpoint},
 		{"empty", Config{}, "", tokenclient.ErrInvalidEndpoint},
-		{"user info", Config{Host: "https://admin:" + clientSecret + "@erp.customer.com"}, "", tokenclient.ErrInvalidEndpoint},
-		{"query", Config{Host: "https://erp.customer.com/?client_secret=" + clientSecret}, "", tokenclient.ErrInvalidEndpoint},
-		{"other scheme", Config{Host: "ftp://erp.customer.com"}, "", tokenclient.ErrInvalidEndpoint},
-		{"no host", Config{Host: "https:///oauth"}, "", tokenclient.ErrInvalidEndpoint},
+		{"user info", Config{BaseURL: "https://admin:" + clientSecret + "@erp.customer.com"}, "", tokenclient.ErrInvalidEndpoint},
+		{"query", Config{BaseURL: "https://erp.customer.com/?client_secret=" + clientSecret}, "", tokenclient.ErrInvalidEndpoint},
+		{"other scheme", Config{BaseURL: "ftp://erp.customer.com"}, "", tokenclient.ErrInvalidEndpoint},
+		{"no host", Config{BaseURL: "https:///oauth"}, "", tokenclient.ErrInvalidEndpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,11 +92,52 @@ func Harden(c *http.Client) *http.Client {
 // configured (x/oauth2 issue #500), so it becomes an error, never a silently
 // returned 3xx (which http.ErrUseLastResponse would give).
 func refuseRedirect(req *http.Request, via []*http.Request) error {
-	status := 0
+	e := &redirectError{where: "another URL"}
 	if req.Response != nil {
-		status = req.Response.StatusCode
+		e.status = req.Response.StatusCode
 	}
-	return fmt.Errorf("%w (status %d to %s)", tenantauth.ErrRedirect, status, tenantauth.RedactURL(req.URL.String()))
+	if len(via) > 0 && via[0].URL != nil && req.URL != nil {
+		e.where = redirectTarget(via[0].URL, req.URL)
+	}
+	return e
+}
+
+// A redirectError is a refused redirect. Its text says where the redirect
+// led only in the library's words ("to another host"): the Location
+// header is the server's text, and may echo anything.
+type redirectError struct {
+	status int
+	where  string
+}
+
+func (e *redirectError) Error() string {
+	return tenantauth.ErrRedirect.Error() + " (status " + strconv.Itoa(e.status) + " to " + e.where + ")"
+}
+
+// Unwrap returns tenantauth.ErrRedirect.
+func (e *redirectError) Unwrap() error { return tenantauth.ErrRedirect }
+
+// redirectTarget describes where a redirect from from to to leads, in fixed
+// words.
+func redirectTarget(from, to *url.URL) string {
+	switch {
+	case !strings.EqualFold(from.Host, to.Host):
+		if strings.EqualFold(from.Hostname(), to.Hostname()) {
+			return "another port of the same host"
+		}
+		return "another host"
+	case from.Scheme == "http" && to.Scheme == "https":
+		return "https on the same host: configure the https URL"
+	case from.Scheme != to.Scheme:
+		return "another scheme on the same host"
+	case from.EscapedPath() == to.EscapedPath():
+		return "the same path on the same host"
+	case from.EscapedPath()+"/" == to.EscapedPath():
+		return "the same path with a trailing slash: configure that URL"
+	case from.EscapedPath() == to.EscapedPath()+"/":
+		return "the same path without its trailing slash: configure that URL"
+	}
+	return "another path on the same host: check the provider's base URL"
 }
 
 // CheckEndpoint parses raw as a token endpoint (or the base URL one is built

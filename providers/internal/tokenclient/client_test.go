@@ -45,18 +45,49 @@ func TestNewHTTPClient(t *testing.T) {
 	}
 }
 
+// TestRefuseRedirect: a redirect is an error wrapping ErrRedirect whose text
+// says where it led in fixed words only: the Location is the server's text
+// and may echo a secret.
 func TestRefuseRedirect(t *testing.T) {
-	req, _ := http.NewRequest("POST", "https://evil.example.com/steal?code=x", nil)
-	req.Response = &http.Response{StatusCode: 307}
-	err := NewHTTPClient().CheckRedirect(req, nil)
-	if !errors.Is(err, tenantauth.ErrRedirect) {
-		t.Fatalf("err = %v, want ErrRedirect", err)
+	const from = "https://sso.example.com/realms/r/token"
+	tests := []struct{ to, want string }{
+		{"https://evil.example.com/steal-hunter2?code=x", "another host"},
+		{"https://sso.example.com:8443/realms/r/token", "another port of the same host"},
+		{"https://sso.example.com/realms/r/token/", "the same path with a trailing slash"},
+		{"https://sso.example.com/realms/r/tok", "another path on the same host"},
+		{"https://sso.example.com/login/hunter2", "another path on the same host"},
+		{"https://sso.example.com/realms/r/token?hunter2", "the same path on the same host"},
+		{"http://sso.example.com/realms/r/token", "another scheme on the same host"},
 	}
-	if errors.Is(err, http.ErrUseLastResponse) {
-		t.Fatal("redirect silently turned into the 3xx response")
+	for _, tt := range tests {
+		req, _ := http.NewRequest("POST", tt.to, nil)
+		req.Response = &http.Response{StatusCode: 307}
+		orig, _ := http.NewRequest("POST", from, nil)
+		err := NewHTTPClient().CheckRedirect(req, []*http.Request{orig})
+		if !errors.Is(err, tenantauth.ErrRedirect) {
+			t.Fatalf("err = %v, want ErrRedirect", err)
+		}
+		if errors.Is(err, http.ErrUseLastResponse) {
+			t.Fatal("redirect silently turned into the 3xx response")
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, tenantauth.ErrRedirect.Error()+" (status 307 to "+tt.want) {
+			t.Errorf("to %s: message %q; want status 307 and %q", tt.to, msg, tt.want)
+		}
+		for _, s := range []string{"evil", "steal", "hunter2", "code=x", "login", "8443"} {
+			if strings.Contains(msg, s) {
+				t.Errorf("to %s: message %q quotes the Location (%q)", tt.to, msg, s)
+			}
+		}
 	}
-	if msg := err.Error(); !strings.Contains(msg, "307") || !strings.Contains(msg, "https://evil.example.com/steal") || strings.Contains(msg, "code=x") {
-		t.Errorf("message %q: want status and redacted target", msg)
+	// From http to https on the same host: the common misconfiguration.
+	req, _ := http.NewRequest("POST", "https://127.0.0.1/token", nil)
+	orig, _ := http.NewRequest("POST", "http://127.0.0.1/token", nil)
+	if msg := refuseRedirect(req, []*http.Request{orig}).Error(); !strings.Contains(msg, "status 0 to https on the same host") {
+		t.Errorf("http to https: %q", msg)
+	}
+	if msg := refuseRedirect(req, nil).Error(); !strings.Contains(msg, "to another URL") {
+		t.Errorf("without via: %q", msg)
 	}
 }
 

@@ -30,5 +30,5 @@ func ExampleParse() {
 	// Output:
 	// Bearer [REDACTED] 24h0m0s
 	// slow_down 30s true
-	// tenantauth: token endpoint https://sso.example.com/token: status 429: slow_down (retry after 30s)
+	// tenantauth: token endpoint https://sso.example.com/token: status 429: slow_down: the token endpoint asks for fewer requests (RFC 8628): wait longer between them; a later attempt may succeed (retry after 30s)
 }

@@ -35,11 +35,13 @@ type ParseOptions struct {
 
 	// Secrets are the request's secrets (client secret, password, refresh
 	// token). If the endpoint echoes one back in an error body, it is
-	// replaced by "[REDACTED]" in every text Parse puts into an error. The
-	// response's own access_token and refresh_token values are always
-	// redacted likewise. A secret (or an escaped spelling of it) longer
-	// than 64 bytes is recognised by its first 64 bytes, and then as many
-	// bytes as the whole secret are redacted.
+	// replaced by "[REDACTED]" in the server texts Parse keeps in a
+	// *tenantauth.TokenError (Description, URI, Message, Hint, Body, a
+	// non-standard Code). The response's own access_token and refresh_token
+	// values are always redacted likewise. A secret (or an escaped spelling
+	// of it) longer than 64 bytes is recognised by its first 64 bytes, and
+	// then as many bytes as the whole secret are redacted. Secrets change
+	// no error's text: those texts are the library's (see Parse).
 	Secrets []tenantauth.Secret
 }
 
@@ -67,10 +69,21 @@ type ParseOptions struct {
 // Retry-After header on 429 and 5xx, and — only when the body does not look
 // like JSON at all (an HTML page, say) and does not mention access_token or
 // refresh_token — a printable excerpt of at most 200 bytes in Body. An empty
-// body yields a TokenError carrying the status only. Every text taken from
-// the body into an error has opts.Secrets and the body's own tokens
-// replaced by "[REDACTED]" and control characters replaced by spaces; OAuth
-// texts are cut at 1 KiB.
+// body yields a TokenError carrying the status only. A registered OAuth
+// error code (invalid_grant, …; see tenantauth.TokenError.RegisteredCode) is
+// kept as sent, whatever the secrets.
+//
+// No error Parse returns has a text that depends on a secret's value, in
+// any rendering (Error, fmt's verbs, log/slog, JSON): the texts are the
+// library's, built from the endpoint, the status, a registered error code,
+// RetryAfter and fixed words ("not valid JSON", "token_type is not
+// Bearer", a well-known media type). The server's own words go only into
+// the TokenError's server-text fields, which its renderings never print:
+// redaction can hide a secret but not where it was, and "Invalid
+// [REDACTED] credentials" tells the password "user". Every text kept there
+// has opts.Secrets and the body's own tokens replaced by "[REDACTED]" and
+// control characters replaced by spaces; OAuth texts are cut at 1 KiB.
+// Whether a field is empty never depends on the secrets either.
 //
 // The work spent on an error is bounded whatever the body holds: only the
 // first 4 KiB of each text (and of a non-JSON body) is examined, in one pass
@@ -148,8 +161,9 @@ func parseSuccess(ep string, status int, h http.Header, body []byte, now time.Ti
 	}
 	if typ != "Bearer" {
 		if !opts.AllowNonBearer {
-			return nil, malformed(fmt.Sprintf("token_type %q is not Bearer (set AllowNonBearer to accept it)",
-				newRedactor(opts, &r).text(typ, 64)))
+			// Not quoted: the value is the server's, and may echo
+			// anything.
+			return nil, malformed("token_type is not Bearer (set AllowNonBearer to accept it)")
 		}
 		if !isToken(typ) {
 			return nil, malformed("token_type is not an HTTP auth-scheme token")
@@ -201,11 +215,14 @@ func tokenError(ep string, status int, h http.Header, r *response, now time.Time
 		return te
 	}
 	red := newRedactor(opts, r)
-	te.Code = red.text(r.Error.s, maxTextField)
-	if red.withheld && registeredCode(r.Error.s) {
+	if registeredCode(r.Error.s) {
 		// A code from the OAuth registries is the library's vocabulary,
-		// not the body's: keep it, errors.Is and the breaker need it.
+		// not the body's: keep it as sent. Redacting it ("invalid_[REDACTED]"
+		// for the secret "grant") would make the error's text, and
+		// errors.Is, depend on the secret.
 		te.Code = r.Error.s
+	} else {
+		te.Code = red.text(r.Error.s, maxTextField)
 	}
 	te.Description = red.text(r.ErrorDescription.s, maxTextField)
 	te.URI = red.text(r.ErrorURI.s, maxTextField)
@@ -215,33 +232,38 @@ func tokenError(ep string, status int, h http.Header, r *response, now time.Time
 }
 
 // mediaTypeNote names the response's media type, for a 2xx that is not
-// JSON ("got text/html" points at a proxy or a login page).
+// JSON ("text/html" points at a proxy or a login page). Only well-known
+// media types are named; the header is the server's text, and any other
+// value is "another media type".
 func mediaTypeNote(h http.Header) string {
 	ct := h.Get("Content-Type")
 	if ct == "" {
 		return ""
 	}
 	if len(ct) > 256 {
-		return "" // no media type is that long; don't parse a flood
+		return " (another media type)" // no media type is that long; don't parse a flood
 	}
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || len(mt) > 100 {
-		return ""
+	if err != nil {
+		return " (another media type)"
 	}
-	return " (Content-Type " + strconv.Quote(mt) + ")"
+	switch mt {
+	case "text/html", "application/xhtml+xml":
+		return ` (Content-Type "` + mt + `": a web page, from a proxy, a login page or a wrong URL)`
+	case "application/x-www-form-urlencoded":
+		return ` (Content-Type "` + mt + `": a form-encoded answer; this endpoint must be asked for JSON)`
+	case "application/json", "application/problem+json", "text/plain", "application/xml", "text/xml",
+		"application/octet-stream", "application/jwt", "text/javascript", "application/javascript":
+		return ` (Content-Type "` + mt + `")`
+	}
+	return " (another media type)"
 }
 
 // registeredCode reports whether code is an error code registered for token
-// endpoints (RFC 6749 §5.2 and §4.1.2.1, RFC 8628, RFC 8693, RFC 9449).
+// endpoints, as [tenantauth.TokenError.RegisteredCode] decides: such a code
+// is printed by the error, and so is kept as sent.
 func registeredCode(code string) bool {
-	switch code {
-	case "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-		"unsupported_grant_type", "invalid_scope", "access_denied", "unsupported_response_type",
-		"server_error", "temporarily_unavailable", "authorization_pending", "slow_down",
-		"expired_token", "invalid_target", "invalid_dpop_proof", "use_dpop_nonce":
-		return true
-	}
-	return false
+	return (&tenantauth.TokenError{Code: code}).RegisteredCode()
 }
 
 // headerSafe reports whether s can follow "Bearer " in a header value

@@ -181,7 +181,13 @@ func TestParseMalformedSuccess(t *testing.T) {
 		{"array", `[{"access_token":"a"}]`, "", ParseOptions{}, "not a JSON object"},
 		{"string", `"a"`, "", ParseOptions{}, "not a JSON object"},
 		{"null", `null`, "", ParseOptions{}, "not a JSON object"},
-		{"html", htmlBadGateway, "text/html; charset=utf-8", ParseOptions{}, `not a JSON object (Content-Type "text/html")`},
+		{"html", htmlBadGateway, "text/html; charset=utf-8", ParseOptions{}, `not a JSON object (Content-Type "text/html": a web page`},
+		{"form-encoded", "access_token=abc&token_type=bearer", "application/x-www-form-urlencoded", ParseOptions{},
+			`not a JSON object (Content-Type "application/x-www-form-urlencoded": a form-encoded answer`},
+		// The header is the server's text: an unknown media type is not
+		// named (it could echo a secret).
+		{"unknown media type", "<x/>", "application/x-secret-token", ParseOptions{}, "not a JSON object (another media type)"},
+		{"unparsable media type", "<x/>", "secret-token; ;", ParseOptions{}, "not a JSON object (another media type)"},
 		{"truncated", `{"access_token":"abc`, "", ParseOptions{}, "not valid JSON"},
 		{"trailing data", `{"access_token":"abc"} x`, "", ParseOptions{}, "not valid JSON"},
 		{"no access_token", `{"token_type":"Bearer"}`, "", ParseOptions{}, "no access_token"},
@@ -190,11 +196,11 @@ func TestParseMalformedSuccess(t *testing.T) {
 		{"numeric access_token", `{"access_token":12345}`, "", ParseOptions{}, "access_token is not a string"},
 		{"access_token with space", `{"access_token":"a b"}`, "", ParseOptions{}, "spaces or control characters"},
 		{"access_token with newline", `{"access_token":"a\r\nX-Evil: 1"}`, "", ParseOptions{}, "spaces or control characters"},
-		{"token_type mac", `{"access_token":"tok-xyz","token_type":"mac"}`, "", ParseOptions{}, `token_type "mac" is not Bearer`},
+		{"token_type mac", `{"access_token":"tok-xyz","token_type":"mac"}`, "", ParseOptions{}, "token_type is not Bearer (set AllowNonBearer"},
 		{"token_type not a string", `{"access_token":"a","token_type":1}`, "", ParseOptions{}, "token_type is not a string"},
 		{"token_type not a token", `{"access_token":"a","token_type":"x y"}`, "", ParseOptions{AllowNonBearer: true}, "not an HTTP auth-scheme token"},
 		{"token_type echoing the token", `{"access_token":"secret-token","token_type":"secret-token"}`, "", ParseOptions{},
-			`token_type "[REDACTED]" is not Bearer`},
+			"token_type is not Bearer (set AllowNonBearer"},
 		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "", ParseOptions{}, "not a JSON object"},
 		{"deep nesting in object", `{"x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "", ParseOptions{}, "not valid JSON"},
 	}
@@ -219,7 +225,7 @@ func TestParseMalformedSuccess(t *testing.T) {
 			if !strings.HasPrefix(msg, "tenantauth: ") || !strings.Contains(msg, tt.wantMsg) || !strings.Contains(msg, testEndpoint) {
 				t.Errorf("error %q: want prefix tenantauth:, the endpoint and %q", msg, tt.wantMsg)
 			}
-			for _, secret := range []string{"eyJ0eXAi", "def50200", "abc", "secret-token", "12345", "X-Evil"} {
+			for _, secret := range []string{"eyJ0eXAi", "def50200", "abc", "secret-token", "12345", "X-Evil", "mac", "[REDACTED]"} {
 				if strings.Contains(msg, secret) {
 					t.Errorf("error %q contains %q from the body", msg, secret)
 				}

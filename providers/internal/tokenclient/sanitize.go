@@ -222,12 +222,19 @@ func (red *redactor) text(s string, max int) string {
 // unprintable characters collapsed to one space. Only the first scanWindow
 // bytes of the body are looked at. A body that mentions access_token or
 // refresh_token yields nothing: it may be a token response in disguise.
+//
+// Whether the excerpt is empty depends on the body alone, never on the
+// secrets: a window without a printable character yields nothing, even
+// where a secret made of unprintable bytes would have left a marker.
 func (red *redactor) excerpt(body []byte) string {
 	if bytes.Contains(body, []byte("access_token")) || bytes.Contains(body, []byte("refresh_token")) {
 		return ""
 	}
 	// The window, plus what a needle or a rune starting in it may read.
 	s := string(body[:min(len(body), scanWindow+matchLen+utf8.UTFMax)])
+	if !hasVisible(s[:min(len(s), scanWindow)]) {
+		return ""
+	}
 	var b strings.Builder
 	space := false
 	for sc := red.scan(s); ; {
@@ -257,6 +264,19 @@ func (red *redactor) excerpt(body []byte) string {
 		b.WriteString(w)
 	}
 	return b.String()
+}
+
+// hasVisible reports whether s holds a rune excerpt would show: printable,
+// not white space, not a byte that is not UTF-8. If it does, the excerpt is
+// not empty whatever the secrets: that rune is shown, or a secret covers
+// one of its bytes and a marker is.
+func hasVisible(s string) bool {
+	for _, r := range s {
+		if r != utf8.RuneError && !unicode.IsSpace(r) && unicode.IsPrint(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // queryEscapedLen is len(url.QueryEscape(s)), without building it: the
