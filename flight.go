@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantauth/tenantauth/cache"
@@ -17,11 +18,13 @@ import (
 
 // flight is one token fetch for one tenant, shared by every waiter.
 type flight struct {
-	done      chan struct{}
-	val       *entry
-	err       error
-	stale     *entry // the entry being replaced, for its refresh token
-	forgotten bool   // Forget ran meanwhile: do not cache the result
+	done  chan struct{}
+	val   *entry
+	err   error
+	stale *entry // the entry being replaced, for its refresh token
+	// forgotten is set (under m.mu) when Forget ran meanwhile: the result
+	// is not cached. Atomic so that publish can read it before the lock.
+	forgotten atomic.Bool
 }
 
 // wait joins or starts the tenant's flight and waits for it or for ctx.
@@ -179,13 +182,21 @@ func (m *Manager) run(id string, f *flight, background bool) {
 func (m *Manager) publish(id string, f *flight, r *fetched, err error, background bool) {
 	var val *entry
 	now := m.preciseNow()
+	if err == nil && !f.forgotten.Load() {
+		// Stored before the flight is removed (under m.mu, below), so a
+		// caller who finds no flight finds the token; stored outside the
+		// lock, so that the misses of other tenants do not queue behind it.
+		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
+	}
 	m.mu.Lock()
 	switch {
-	case err == nil && !f.forgotten:
-		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
-	case err == nil:
+	case val != nil && f.forgotten.Load():
+		// Forget ran between the check and the store: undo the store.
+		m.cache.CompareAndDelete(id, val)
+	case err == nil && val == nil:
 		val = &r.entry
-	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten:
+	case err == nil:
+	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten.Load():
 	case errors.Is(err, ErrUnknownTenant):
 		m.strangers.Add(id, refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)})
 	case refused(err):

@@ -103,7 +103,7 @@ func (m *Manager) Forget(tenantID string) {
 	if f := m.flights[tenantID]; f != nil {
 		// Its waiters still get its result, but later callers start a
 		// fetch with the new credentials instead of joining it.
-		f.forgotten = true
+		f.forgotten.Store(true)
 		delete(m.flights, tenantID)
 	}
 	m.notes.Remove(tenantID)
