@@ -39,7 +39,7 @@ var (
 	allServer []*server
 
 	// unavailable is why the servers could not start; the tests then skip
-	// (or TestMain fails under CI).
+	// (or TestMain fails under CI or TENANTAUTH_REQUIRE_ALL, see mustRun).
 	unavailable error
 )
 
@@ -53,8 +53,17 @@ type serverSpec struct {
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
+// mustRun reports whether unavailable servers are a failure rather than a
+// reason to skip: under CI (any value of CI) and when TENANTAUTH_REQUIRE_ALL
+// is set to anything but "" or "0" (.ci/run sets it, scripts/test.sh passes
+// it on), so that a run without node never passes by skipping every test.
+func mustRun() bool {
+	req := os.Getenv("TENANTAUTH_REQUIRE_ALL")
+	return os.Getenv("CI") != "" || (req != "" && req != "0")
+}
+
 func run(m *testing.M) int {
-	ci := os.Getenv("CI") != ""
+	must := mustRun()
 	if err := setup(); err != nil {
 		unavailable = err
 	} else {
@@ -72,9 +81,10 @@ func run(m *testing.M) int {
 	}
 	if unavailable != nil {
 		stopAll()
-		if ci {
+		if must {
 			// CI must fail, not skip: a broken install is a broken build.
-			fmt.Fprintf(os.Stderr, "interop: FAIL: OAuth2 servers unavailable under CI: %v\n", unavailable)
+			fmt.Fprintf(os.Stderr, "interop: FAIL: OAuth2 servers unavailable and CI or TENANTAUTH_REQUIRE_ALL is set "+
+				"(needs Node.js >= 20, npm and the npm registry; see interop/README.md): %v\n", unavailable)
 			return 1
 		}
 		fmt.Fprintf(os.Stderr, "interop: OAuth2 servers unavailable, tests will be skipped: %v\n", unavailable)
@@ -137,14 +147,15 @@ func stopAll() {
 	allServer = nil
 }
 
-// requireServers skips (or, under CI, fails) a test when the servers did
-// not start. TestMain already failed under CI, so Fatal is a second guard.
+// requireServers skips (or, under CI or TENANTAUTH_REQUIRE_ALL, fails) a
+// test when the servers did not start. TestMain already failed then, so
+// Fatal is a second guard.
 func requireServers(t *testing.T) {
 	t.Helper()
 	if unavailable == nil {
 		return
 	}
-	if os.Getenv("CI") != "" {
+	if mustRun() {
 		t.Fatalf("OAuth2 servers unavailable: %v", unavailable)
 	}
 	t.Skipf("OAuth2 servers unavailable (run `bash interop/setup.sh`; needs node >= 20 and the npm registry): %v", unavailable)

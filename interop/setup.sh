@@ -10,13 +10,17 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 servers="$here/servers"
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "interop/setup.sh: node and npm are required (Node.js >= 20)" >&2
-	exit 1
-fi
-major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$major" -lt 20 ]; then
-	echo "interop/setup.sh: Node.js >= 20 required, found $(node --version)" >&2
+for tool in node npm; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "interop/setup.sh: $tool not found in PATH: the interop suite needs Node.js >= 20 and npm (see interop/README.md)" >&2
+		exit 1
+	fi
+done
+version="$(node --version 2>/dev/null || true)"
+major="${version#v}"
+major="${major%%.*}"
+if ! [[ "$major" =~ ^[0-9]+$ ]] || [ "$major" -lt 20 ]; then
+	echo "interop/setup.sh: Node.js >= 20 required, found \"$version\" ($(command -v node))" >&2
 	exit 1
 fi
 

@@ -293,7 +293,7 @@ var defects = []struct {
 	{"lowercaseTokenType", tenantauthtest.KeycloakDialect, []string{"TokenType"}, false,
 		`token_type "bearer": TokenType = "bearer", want the canonical "Bearer"`},
 	{"echoesBody", tenantauthtest.PassportDialect, []string{"Secrets"}, false,
-		"an HTML error page echoing the request: the client secret leaked into Error()"},
+		"an HTML error page echoing the request: the client secret leaked into the TokenError's fields"},
 	{"ignoresRetryAfter", tenantauthtest.KeycloakDialect, []string{"TemporaryFailure"}, false,
 		"503 with Retry-After: 7: RetryAfter = 0s, want > 0s and ≤ 7s"},
 	{"followsRedirects", tenantauthtest.PassportDialect, []string{"Redirect"}, false,

@@ -49,7 +49,7 @@
 //	func TestConformance(t *testing.T) {
 //		tenantauthtest.TestProvider(t, tenantauthtest.PassportDialect,
 //			func(s *tenantauthtest.Server) (tenantauth.Provider, error) {
-//				return passport.New(passport.Config{Host: s.URL})
+//				return passport.New(passport.Config{BaseURL: s.URL})
 //			})
 //	}
 package tenantauthtest

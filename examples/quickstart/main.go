@@ -262,8 +262,33 @@ func report(w io.Writer, tenants []*tenant, elapsed time.Duration) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
+	explain(w, tenants)
 	fmt.Fprintln(w, "OK")
 	return nil
+}
+
+// explain says what the figures of a successful run mean, with the run's own
+// numbers.
+func explain(w io.Writer, tenants []*tenant) {
+	rejected := 0
+	for _, t := range tenants {
+		if t.id == revokedTenant {
+			rejected = t.srv.Stats().APIUnauthorized
+		}
+	}
+	fmt.Fprintf(w, "\nWhy so few token requests:\n")
+	fmt.Fprintf(w, "- %d calls per tenant, 1 token request each: the first calls of a tenant wait for one\n", callsPerTenant)
+	fmt.Fprintf(w, "  shared fetch; every later call reuses the cached token, valid for the whole run.\n")
+	if rejected == 1 {
+		fmt.Fprintf(w, "- %s's server dropped every token halfway. The next call, sent with the cached token,\n", revokedTenant)
+		fmt.Fprintf(w, "  got 401: the Transport dropped that token, the Manager fetched a new one, and the call\n")
+		fmt.Fprintf(w, "  was retried once with it: 1 rejected token cost 1 token request; the caller saw 200.\n")
+		return
+	}
+	fmt.Fprintf(w, "- %s's server dropped every token halfway. The %d calls that still carried the cached\n", revokedTenant, rejected)
+	fmt.Fprintf(w, "  token got 401. The first 401 dropped that token (the others found it gone already:\n")
+	fmt.Fprintf(w, "  compare-and-drop), one new token was fetched for all of them, and each call was retried\n")
+	fmt.Fprintf(w, "  once with it: %d rejected tokens cost 1 token request, and no caller saw a 401.\n", rejected)
 }
 
 // grants renders a server's token requests by grant, e.g. "password".
