@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/tenantauth/tenantauth/cache"
 )
@@ -98,6 +99,19 @@ func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) 
 		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
 	return &e.tok, nil
+}
+
+// APIHosts returns a copy of the tenant's APIHosts, as its TenantSource
+// gave them with its current token (which it takes, like Token, from the
+// cache or from one shared fetch). A gateway uses it to derive a tenant's
+// upstream from the same record as its token, instead of keeping a second
+// map in step with the TenantSource.
+func (m *Manager) APIHosts(ctx context.Context, tenantID string) ([]string, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(e.hosts()), nil
 }
 
 // errEmptyTenantID is ErrNoTenant for a call that named the empty tenant.

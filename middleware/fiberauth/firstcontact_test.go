@@ -2,6 +2,8 @@ package fiberauth
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -65,5 +67,27 @@ func TestFailureLogged(t *testing.T) {
 		if logged := strings.Contains(got, "tenant=acme") && strings.Contains(got, "error="); logged != tc.wantLog {
 			t.Fatalf("%s: log %q; want logged=%v with tenant and cause", tc.name, got, tc.wantLog)
 		}
+	}
+}
+
+// TestDefaultUpstreamFromAPIHosts: without ProxyConfig.Upstream, a tenant's
+// upstream is its only APIHosts entry over https — one record for both its
+// token and its upstream — and a tenant without a single host name is
+// refused.
+func TestDefaultUpstreamFromAPIHosts(t *testing.T) {
+	p := newFakeProvider()
+	m := newManager(t, p, tenantSpec{id: "acme", hosts: []string{"api.acme.test:8443"}},
+		tenantSpec{id: "beta"}, tenantSpec{id: "gamma", hosts: []string{"*.gamma.test"}})
+	up := upstreamFromAPIHosts(m)
+	if got, err := up(context.Background(), "acme"); err != nil || got != "https://api.acme.test:8443" {
+		t.Fatalf("acme: %q, %v; want https://api.acme.test:8443", got, err)
+	}
+	for _, id := range []string{"beta", "gamma"} {
+		if got, err := up(context.Background(), id); !errors.Is(err, ErrInvalidUpstream) {
+			t.Fatalf("%s: %q, %v; want ErrInvalidUpstream", id, got, err)
+		}
+	}
+	if _, err := up(context.Background(), "nobody"); !errors.Is(err, tenantauth.ErrUnknownTenant) {
+		t.Fatalf("unknown tenant: %v; want ErrUnknownTenant", err)
 	}
 }

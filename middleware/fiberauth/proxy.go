@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -34,7 +35,13 @@ type ProxyConfig struct {
 	// the request), so the lookup may read the same tenant store as the
 	// Manager's TenantSource; the URL's host must be among the tenant's
 	// APIHosts. An error is passed to ErrorHandler (one matching
-	// tenantauth.ErrUnknownTenant is answered 403). Required.
+	// tenantauth.ErrUnknownTenant is answered 403).
+	//
+	// Optional. Default: "https://" + the tenant's APIHosts entry, read
+	// from the Manager ([tenantauth.Manager.APIHosts]), when the tenant has
+	// exactly one and it is a host name (with or without port), not a
+	// pattern; otherwise the request fails with ErrInvalidUpstream. So the
+	// tenant's record is the one source of its upstream and its token.
 	Upstream func(ctx context.Context, tenantID string) (string, error)
 
 	// StripPrefix is removed from the request path before the path (and
@@ -173,7 +180,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		panic("fiberauth: ProxyConfig.Manager is required")
 	}
 	if cfg.Upstream == nil {
-		panic("fiberauth: ProxyConfig.Upstream is required")
+		cfg.Upstream = upstreamFromAPIHosts(cfg.Manager)
 	}
 	cfg.ForwardRequestHeaders = allowList("ForwardRequestHeaders", cfg.ForwardRequestHeaders, fiber.HeaderAuthorization)
 	cfg.ForwardResponseHeaders = allowList("ForwardResponseHeaders", cfg.ForwardResponseHeaders)
@@ -569,4 +576,20 @@ func unhex(c byte) rune {
 		return rune(c-'A') + 10
 	}
 	return rune(c-'a') + 10
+}
+
+// upstreamFromAPIHosts is ProxyConfig's default Upstream: the tenant's only
+// APIHosts entry, over https.
+func upstreamFromAPIHosts(m *tenantauth.Manager) func(context.Context, string) (string, error) {
+	return func(ctx context.Context, id string) (string, error) {
+		hosts, err := m.APIHosts(ctx, id)
+		if err != nil {
+			return "", tokenUnavailable(err)
+		}
+		if len(hosts) != 1 || strings.ContainsAny(hosts[0], "*/?#@ ") || hosts[0] == "" {
+			return "", fmt.Errorf("%w: tenant %q has no single APIHosts entry to derive it from; set ProxyConfig.Upstream",
+				ErrInvalidUpstream, id)
+		}
+		return "https://" + hosts[0], nil
+	}
 }

@@ -162,12 +162,9 @@ func TestProxyRecoversFrom401(t *testing.T) {
 }
 
 func TestProxyConfigPanics(t *testing.T) {
-	p := newFakeProvider()
-	m := newManager(t, p)
 	up := func(context.Context, string) (string, error) { return "", errors.New("x") }
 	for name, pc := range map[string]ProxyConfig{
-		"no manager":  {Upstream: up},
-		"no upstream": {Manager: m},
+		"no manager": {Upstream: up},
 	} {
 		func() {
 			defer func() {
