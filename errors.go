@@ -37,6 +37,17 @@ var (
 	// host outside the tenant's APIHosts. Nothing was sent.
 	ErrHostNotAllowed = errors.New("tenantauth: host not in tenant's APIHosts")
 
+	// ErrUnsupportedGrant means a provider does not implement the grant a
+	// tenant's record asks for. Nothing was sent. It is the tenant's fault,
+	// not the endpoint's: the circuit breaker does not count it, and the
+	// Manager remembers it for Config.BadCredentialsTTL like a refusal.
+	ErrUnsupportedGrant error = &recordError{"tenantauth: unsupported grant"}
+
+	// ErrIncompleteCredentials means a tenant's credentials lack a field
+	// its grant needs (a password grant without Username, say). Nothing was
+	// sent. Like ErrUnsupportedGrant, it never counts against the endpoint.
+	ErrIncompleteCredentials error = &recordError{"tenantauth: incomplete credentials"}
+
 	// ErrTooManyLookups means no fetch was started for a tenant because
 	// Config.MaxLookups TenantSource lookups were already under way: a flood
 	// of tenant IDs fails fast instead of growing goroutines and hammering
@@ -516,3 +527,13 @@ func (e *refusedError) Error() string {
 }
 
 func (e *refusedError) Unwrap() error { return e.err }
+
+// recordError is a tenant record that cannot make a request. TenantFault
+// tells the breaker (and the Manager's memory of refusals) that it is the
+// tenant's fault, not the endpoint's.
+type recordError struct{ msg string }
+
+func (e *recordError) Error() string { return e.msg }
+
+// TenantFault reports true: see [ErrIncompleteCredentials].
+func (e *recordError) TenantFault() bool { return true }

@@ -49,15 +49,10 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 	m := x.m
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		var tok *Token
-		err := m.breakers.Do(x.endpoint, func() error {
-			var err error
-			tok, err = x.provider.Exchange(ctx, req)
-			if err == nil && (tok == nil || tok.AccessToken == "") {
-				err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
-			}
-			return err
-		})
+		tok, err := x.provider.Exchange(ctx, req)
+		if err == nil && (tok == nil || tok.AccessToken == "") {
+			err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
+		}
 		m.fetches.Add(1)
 		if err != nil {
 			m.fetchErrors.Add(1)

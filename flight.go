@@ -276,31 +276,49 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errNoProvider)
 	}
 	endpoint := RedactURL(t.Provider.Endpoint())
-	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
-
-	if stale != nil && stale.tok.RefreshToken != "" &&
-		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
-		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
-		if err == nil {
-			if r, err := m.newEntry(tok, t, endpoint, stale); err == nil {
-				return r, nil
-			}
-		}
-		if errors.Is(err, ErrCircuitOpen) || ctx.Err() != nil {
-			return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
-		}
-		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh failed; using the full grant",
-			slog.String("tenant", id), slog.String("error", err.Error()))
-	}
-	tok, err := attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
+	var tok *Token
+	// The breaker counts the fetch once, whatever its retries and its
+	// fall back from the refresh token to the full grant: two callers of a
+	// dead endpoint are two failures, not six.
+	err = m.breakers.Do(endpoint, func() error {
+		var err error
+		tok, err = m.obtain(ctx, id, t, endpoint, stale, background)
+		return err
+	})
 	if err != nil {
 		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 	}
+	// Outside the breaker: a token that is already expired is the tenant's
+	// (or the server's clock's) problem, not the endpoint's availability.
 	r, err := m.newEntry(tok, t, endpoint, stale)
 	if err != nil {
 		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 	}
 	return r, nil
+}
+
+// obtain performs the token requests of one fetch: the refresh token first
+// when the stale entry has a usable one, else (or when it is refused or
+// brings an already expired token) the tenant's full grant.
+func (m *Manager) obtain(ctx context.Context, id string, t Tenant, endpoint string, stale *entry, background bool) (*Token, error) {
+	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
+
+	if stale != nil && stale.tok.RefreshToken != "" &&
+		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
+		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
+		if err == nil && (tok.Expiry.IsZero() || tok.Expiry.After(m.wallNow())) {
+			return tok, nil
+		}
+		if err == nil {
+			err = errExpiredToken
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: refresh failed; using the full grant",
+			slog.String("tenant", id), slog.String("error", err.Error()))
+	}
+	return attempt.do(ctx, TokenRequest{Grant: t.Credentials.EffectiveGrant(), Credentials: t.Credentials})
 }
 
 var errNoProvider = errors.New("tenantauth: tenant has no Provider")

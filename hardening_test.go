@@ -310,3 +310,74 @@ func TestErrorsNameTenantAndKeepCause(t *testing.T) {
 		t.Fatalf("empty ID: %v; want ErrNoTenant saying the ID is empty", err)
 	}
 }
+
+// TestBreakerCountsFetchesNotAttempts: a dead endpoint opens the breaker
+// after ConsecutiveFailures fetches, however many attempts each made.
+func TestBreakerCountsFetchesNotAttempts(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, 4), Retries: 2, RetryBackoff: time.Microsecond,
+		Breaker: breaker.Config{ConsecutiveFailures: 3, OpenTimeout: time.Hour}})
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := m.Token(ctx, fmt.Sprintf("t%d", i)); errors.Is(err, tenantauth.ErrCircuitOpen) {
+			t.Fatalf("fetch %d: breaker open after %d attempts of %d fetches; want it closed", i+1, p.TotalCalls(), i+1)
+		}
+	}
+	if n := p.TotalCalls(); n != 6 {
+		t.Fatalf("%d attempts; want 3 per fetch", n)
+	}
+	m.Token(ctx, "t2") // the third failed fetch opens it
+	before := p.TotalCalls()
+	if _, err := m.Token(ctx, "t3"); !errors.Is(err, tenantauth.ErrCircuitOpen) || p.TotalCalls() != before {
+		t.Fatalf("after 3 failed fetches: err = %v, %d new attempts; want a fast ErrCircuitOpen", err, p.TotalCalls()-before)
+	}
+}
+
+// TestBrokenRecordsDoNotOpenBreaker: tenants whose records cannot make a
+// request, and tenants whose credentials are refused, requested in a loop,
+// neither open the shared endpoint's breaker nor keep a healthy tenant of
+// that endpoint from its token; each is remembered after one try.
+func TestBrokenRecordsDoNotOpenBreaker(t *testing.T) {
+	p := newFakeProvider("https://idp.example/token")
+	p.hook = func(_ context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		switch {
+		case strings.HasPrefix(req.Credentials.ClientID, "broken"):
+			return nil, fmt.Errorf("passport: password grant needs Username: %w", tenantauth.ErrIncompleteCredentials)
+		case strings.HasPrefix(req.Credentials.ClientID, "unsupported"):
+			return nil, fmt.Errorf("keycloak: grant %q: %w", "magic", tenantauth.ErrUnsupportedGrant)
+		case strings.HasPrefix(req.Credentials.ClientID, "refused"):
+			return nil, &tenantauth.TokenError{StatusCode: 401, Code: "invalid_client"}
+		}
+		return nil, nil
+	}
+	ts := tenantauth.Tenants{}
+	for _, prefix := range []string{"broken", "unsupported", "refused"} {
+		for i := range 10 {
+			id := fmt.Sprintf("%s-%d", prefix, i)
+			ts[id] = tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}
+		}
+	}
+	ts["healthy"] = tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: "healthy"}}
+	m := mustManager(t, tenantauth.Config{Tenants: ts, Retries: -1, Breaker: breaker.Config{ConsecutiveFailures: 2}})
+	ctx := context.Background()
+	for range 5 {
+		for id := range ts {
+			if id == "healthy" {
+				continue
+			}
+			if _, err := m.Token(ctx, id); errors.Is(err, tenantauth.ErrCircuitOpen) {
+				t.Fatalf("%s: breaker opened: %v", id, err)
+			}
+		}
+		m.Forget("healthy")
+		if _, err := m.Token(ctx, "healthy"); err != nil {
+			t.Fatalf("healthy tenant: %v", err)
+		}
+	}
+	if n := p.TotalCalls() - p.Calls("healthy"); n != 30 {
+		t.Fatalf("broken tenants made %d token requests in 5 rounds; want 30 (each remembered after one)", n)
+	}
+}

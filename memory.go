@@ -50,9 +50,11 @@ func (m *Manager) remembered(id string, now int64) error {
 // endpoint that redirects or is not https. Transient failures (408, 429,
 // 5xx, network) are left to the retries and the breaker.
 func refused(err error) bool {
-	var te *TokenError
-	if errors.As(err, &te) {
-		return te.TenantFault()
+	// A *TokenError, or a tenant record that cannot make a request
+	// (ErrIncompleteCredentials, ErrUnsupportedGrant), says itself.
+	var tf interface{ TenantFault() bool }
+	if errors.As(err, &tf) {
+		return tf.TenantFault()
 	}
 	return errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errNoProvider) ||
 		errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureEndpoint)

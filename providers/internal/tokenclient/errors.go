@@ -13,13 +13,11 @@ var (
 	// endpoint (does not parse, not absolute, has user info, …).
 	ErrInvalidEndpoint = errors.New("tenantauth: invalid token endpoint URL")
 
-	// ErrUnsupportedGrant means a provider does not implement the requested
-	// grant. Nothing was sent.
-	ErrUnsupportedGrant = errors.New("tenantauth: unsupported grant")
+	// ErrUnsupportedGrant is [tenantauth.ErrUnsupportedGrant].
+	ErrUnsupportedGrant = tenantauth.ErrUnsupportedGrant
 
-	// ErrIncompleteCredentials means the credentials lack a field the grant
-	// needs (a password grant without Username, say). Nothing was sent.
-	ErrIncompleteCredentials = errors.New("tenantauth: incomplete credentials")
+	// ErrIncompleteCredentials is [tenantauth.ErrIncompleteCredentials].
+	ErrIncompleteCredentials = tenantauth.ErrIncompleteCredentials
 
 	// ErrBodyTooLarge means a token endpoint's response body exceeded
 	// [MaxBodySize]. It is an error, never a silent truncation.
