@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"slices"
 	"sync/atomic"
@@ -372,6 +373,13 @@ func (m *Manager) newEntry(tok *Token, t Tenant, endpoint string, stale *entry) 
 	}
 	tok.seal()
 	refreshAfter, staleAfter := m.policy.Deadlines(lifetime)
+	if window := staleAfter - refreshAfter; window > 1 {
+		// Tokens issued together with the same lifetime must not all
+		// refresh together: each starts its refresh at a random point of
+		// the first half of its window, leaving the second half for
+		// retries before the token goes stale.
+		refreshAfter += rand.N(window / 2)
+	}
 	elapsed := lifetime - remaining // time already spent before the token reached us
 	now := m.preciseNow()
 	return &fetched{

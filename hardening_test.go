@@ -381,3 +381,30 @@ func TestBrokenRecordsDoNotOpenBreaker(t *testing.T) {
 		t.Fatalf("broken tenants made %d token requests in 5 rounds; want 30 (each remembered after one)", n)
 	}
 }
+
+// TestRefreshesNotSynchronised: tokens issued at once with the same
+// lifetime start their refresh-ahead at spread-out points of the window,
+// not all at its start.
+func TestRefreshesNotSynchronised(t *testing.T) {
+	clock := newFakeClock()
+	p := newFakeProvider("https://idp.example/token")
+	p.clock, p.lifetime = clock, time.Hour
+	const n = 1000
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, n), Clock: clock, CacheSize: n})
+	ctx := context.Background()
+	for i := range n {
+		if _, err := m.Token(ctx, fmt.Sprintf("t%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One hour, 30 s skew, a 5 min window: refreshes are due from 54 min
+	// 30 s, spread over the window's first half. A quarter in, about half
+	// of them are due.
+	clock.Advance(54*time.Minute + 30*time.Second + 75*time.Second)
+	for i := range n {
+		m.Token(ctx, fmt.Sprintf("t%d", i))
+	}
+	if got := m.Stats().Refreshes; got < n/10 || got > n*9/10 {
+		t.Fatalf("%d of %d refreshes due a quarter into the window; want them spread (about half)", got, n)
+	}
+}
