@@ -15,10 +15,35 @@
 // it. Tests drive the unhappy paths from outside: [Server.Revoke] and
 // [Server.RevokeAll] drop tokens (HubSoft drops every token after an
 // upgrade), [Server.FailNext] makes the next token requests fail, hang or lose
-// their connection, [Server.RejectAPI] makes the API refuse fresh tokens, and
-// [Server.SetLatency] slows the token endpoint down. [Server.Stats] counts
-// what happened, including the peak number of concurrent token requests, so
-// a test can prove that a client fetched a token once for many callers.
+// their connection, [Server.RejectAPI] makes the API refuse fresh tokens,
+// [Server.SetLatency] slows the token endpoint down, and [Server.SetCapacity]
+// overloads it. [Server.Stats] counts what happened, including the peak
+// number of concurrent token requests, so a test can prove that a client
+// fetched a token once for many callers.
+//
+// # Overload
+//
+// [Capacity] simulates an overloaded identity provider, as Keycloak with
+// http-max-queued-requests or behind a proxy's concurrency limit: at most Max
+// token requests in service at once, each taking the Latency, and the rest
+// refused at once with 503 (or 429) and, when set, Retry-After. Use it in
+// your own tests to check that a client bounds its concurrent token requests
+// and backs off, say at a cold start of many tenants on one endpoint:
+//
+//	srv := tenantauthtest.NewKeycloak(tenantauthtest.Config{
+//		Latency:  5 * time.Millisecond, // service time per token request
+//		Capacity: tenantauthtest.Capacity{Max: 16, Status: http.StatusServiceUnavailable, RetryAfter: time.Second},
+//	})
+//	defer srv.Close()
+//	// … fetch tokens for many tenants at once through the client under test …
+//	st := srv.Stats()
+//	t.Logf("%d token requests, %d refused, at most %d in service, %d sent at once",
+//		st.TokenRequests, st.CapacityRefusals, st.MaxInService, st.MaxConcurrentTokenRequests)
+//
+// Stats.MaxInService never exceeds Max (unless Max is lowered while more are
+// in service); Stats.MaxConcurrentTokenRequests counts refused requests too,
+// so it shows how many the client sent at once. [Server.SetCapacity] changes
+// the capacity while requests are in flight.
 //
 // A minimal test:
 //

@@ -1,7 +1,9 @@
 package tenantauthtest_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -130,4 +132,63 @@ func ExampleServer_FailNext() {
 	// 503 Retry-After="1"
 	// 200 Retry-After=""
 	// 3 requests, 2 errors
+}
+
+// Capacity simulates an overloaded identity provider. Here one token
+// request at a time is served, each taking an hour: a second request is
+// refused at once with 429 and Retry-After (in seconds, rounded up), and a
+// client that gives up frees its slot for the next one.
+func ExampleCapacity() {
+	srv := tenantauthtest.NewKeycloak(tenantauthtest.Config{
+		Latency:  time.Hour, // the service time of every token request
+		Capacity: tenantauthtest.Capacity{Max: 1, Status: http.StatusTooManyRequests, RetryAfter: 1500 * time.Millisecond},
+	})
+	defer srv.Close()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"client"}, "client_secret": {"secret"}}
+	waitInService := func(n int) { // a bounded poll: the server counts a request as it arrives
+		for i := 0; srv.Stats().InService != n; i++ {
+			if i == 10000 {
+				log.Fatalf("never %d in service", n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	// The first request takes the only slot, until its client gives up.
+	ctx, giveUp := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.TokenURL(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		_, err := srv.Client().Do(req)
+		done <- err
+	}()
+	waitInService(1)
+
+	resp, err := srv.Client().PostForm(srv.TokenURL(), form)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, "Retry-After:", resp.Header.Get("Retry-After"))
+
+	giveUp()
+	fmt.Println("first client:", errors.Is(<-done, context.Canceled))
+	waitInService(0)
+
+	srv.SetLatency(0)
+	resp, err = srv.Client().PostForm(srv.TokenURL(), form)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+
+	st := srv.Stats()
+	fmt.Println(st.TokenRequests, "requests,", st.CapacityRefusals, "refused, at most", st.MaxInService, "in service")
+	// Output:
+	// 429 Retry-After: 2
+	// first client: true
+	// 200
+	// 3 requests, 1 refused, at most 1 in service
 }

@@ -33,7 +33,9 @@ type pendingFailure struct {
 }
 
 // FailNext makes the next n token requests, in arrival order, get f instead
-// of their answer (after the latency, if any). Calls queue up: FailNext(1, a)
+// of their answer (after the latency, if any). Requests refused for
+// [Capacity] do not count: they never reach the server behind the limit.
+// Calls queue up: FailNext(1, a)
 // then FailNext(2, b) fails one request with a, then two with b. n <= 0
 // cancels every failure not yet used.
 //

@@ -63,9 +63,15 @@ type Config struct {
 	TokenType string
 
 	// Latency is added before every token response, errors and failures
-	// included. It is real time, even with a Clock. See also
-	// [Server.SetLatency].
+	// included, capacity refusals excepted. It is real time, even with a
+	// Clock. With a Capacity it is the service time: a request holds its
+	// slot while it waits. See also [Server.SetLatency].
 	Latency time.Duration
+
+	// Capacity limits the token requests served at once, to simulate an
+	// overloaded identity provider; see [Capacity]. The zero value sets no
+	// limit. See also [Server.SetCapacity].
+	Capacity Capacity
 
 	// DisablePasswordGrant refuses the password grant. Passport answers
 	// 400 unsupported_grant_type (Passport 12 ships with the password grant
@@ -117,6 +123,8 @@ type Server struct {
 	store     store
 	failures  []pendingFailure
 	rejectAPI int
+	capacity  Capacity
+	inService int // token requests admitted and not yet answered
 	stats     Stats
 }
 
@@ -171,6 +179,7 @@ func newServer(cfg Config, d dialect, tokenPath, escapedTokenPath string, defaul
 		clock:                cfg.Clock,
 		closing:              make(chan struct{}),
 		store:                newStore(),
+		capacity:             cfg.Capacity,
 	}
 	if s.tokenType == "" {
 		s.tokenType = "Bearer"
@@ -235,8 +244,8 @@ func (s *Server) APIURL() string { return s.URL + "/api" }
 // the server's certificate. Close closes its idle connections.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
-// SetLatency sets the delay added before every token response from now on.
-// Negative means none.
+// SetLatency sets the delay added before every token response from now on,
+// capacity refusals excepted. Negative means none.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0))) }
 
 // SetTokenLifetime sets the lifetime of access tokens issued from now on;
@@ -297,14 +306,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveToken is the part of the token endpoint both dialects share:
-// counting, latency and injected failures. The dialect does the rest.
+// counting, capacity, latency and injected failures. The dialect does the
+// rest.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	defer s.inflight.Add(-1)
 	n := s.inflight.Add(1)
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	req := s.dialect.parse(r, body)
-	fail, failing := s.countTokenRequest(n, req)
+	admitted, refusal, fail, failing := s.countTokenRequest(n, req)
+	if !admitted {
+		s.serveFailure(w, r, refusal)
+		return
+	}
+	defer s.release() // also when abort panics
 
 	if !s.pause(r.Context(), time.Duration(s.latency.Load())) {
 		abort()
@@ -323,9 +338,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// countTokenRequest updates the statistics for one token request and takes
-// the next injected failure, if any, in arrival order.
-func (s *Server) countTokenRequest(inflight int64, req *tokenRequest) (Failure, bool) {
+// countTokenRequest updates the statistics for one token request and
+// admits it or not. An admitted request takes the next injected failure, if
+// any, in arrival order; a refused one gets the refusal to send.
+func (s *Server) countTokenRequest(inflight int64, req *tokenRequest) (admitted bool, refusal, fail Failure, failing bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.stats
@@ -340,7 +356,11 @@ func (s *Server) countTokenRequest(inflight int64, req *tokenRequest) (Failure, 
 	if req.grant == "password" && req.username != "" {
 		st.ByUser[req.username]++
 	}
-	return s.takeFailureLocked()
+	if !s.admitLocked() {
+		return false, s.capacity.refusal(), Failure{}, false
+	}
+	fail, failing = s.takeFailureLocked()
+	return true, Failure{}, fail, failing
 }
 
 // pause waits d, or until the request is cancelled or the server closes.

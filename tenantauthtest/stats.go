@@ -19,8 +19,9 @@ type Stats struct {
 	// ByUser counts password grant requests by username.
 	ByUser map[string]int
 	// TokenErrors counts token requests answered with anything but a token:
-	// OAuth errors, other refusals, and failures injected with
-	// [Server.FailNext] (hung and dropped ones included).
+	// OAuth errors, other refusals, failures injected with
+	// [Server.FailNext] (hung and dropped ones included) and capacity
+	// refusals.
 	TokenErrors int
 	// RefreshReuse counts uses of a refresh token that an earlier refresh
 	// had already rotated out: with Keycloak and RotateRefreshTokens, or
@@ -35,6 +36,23 @@ type Stats struct {
 	// progress at once. A client that fetches one token for many waiting
 	// callers keeps it at 1.
 	MaxConcurrentTokenRequests int
+
+	// CapacityRefusals counts token requests refused because [Capacity].Max
+	// requests were in service. They are counted in TokenRequests and
+	// TokenErrors too.
+	CapacityRefusals int
+	// MaxInService is the peak number of token requests in service at once:
+	// admitted and not yet answered, refused ones not included. With a
+	// [Capacity] it never exceeds Max, unless Max was lowered while more
+	// requests were in service. Unlike MaxConcurrentTokenRequests, which
+	// counts every request from its arrival, refused ones too, it shows
+	// the load the identity provider itself bore.
+	MaxInService int
+	// InService is the number of token requests in service when the
+	// snapshot was taken. It is a gauge, not a counter: ResetStats keeps
+	// it. A test can wait for it to reach Max before it checks a refusal,
+	// or for 0 after its clients gave up.
+	InService int
 }
 
 func newStats() Stats {
@@ -49,15 +67,18 @@ func (s *Server) Stats() Stats {
 	st.ByGrant = maps.Clone(s.stats.ByGrant)
 	st.ByClient = maps.Clone(s.stats.ByClient)
 	st.ByUser = maps.Clone(s.stats.ByUser)
+	st.InService = s.inService
 	return st
 }
 
-// ResetStats sets every counter to zero. MaxConcurrentTokenRequests
-// restarts from the number of token requests in progress. Tokens, pending
-// failures and API rejections are kept.
+// ResetStats sets every counter to zero. MaxConcurrentTokenRequests and
+// MaxInService restart from the number of token requests in progress and in
+// service. Tokens, pending failures, API rejections and the capacity are
+// kept.
 func (s *Server) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats = newStats()
 	s.stats.MaxConcurrentTokenRequests = int(s.inflight.Load())
+	s.stats.MaxInService = s.inService
 }
