@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/breaker"
 )
 
@@ -78,8 +79,20 @@ type Config struct {
 	InvalidateCooldown time.Duration
 
 	// Breaker configures the per-endpoint circuit breakers. Its zero value is
-	// usable; see [breaker.Config].
+	// usable; see [breaker.Config]. A breaker counts one failure per fetch,
+	// whatever its retries; refusals the admission limiter is handling (429
+	// and 503 under load) are not counted until the limit is at its minimum.
 	Breaker breaker.Config
+
+	// Admission bounds the concurrent token requests of all tenants of one
+	// endpoint with a limit that adapts (AIMD) to overload signals — 429,
+	// 503, connections refused while others are in flight — and pauses the
+	// endpoint on Retry-After; callers wait in a fair, bounded queue, before
+	// background refreshes. So a cold start of thousands of tenants on one
+	// busy identity provider learns its capacity instead of opening the
+	// breaker. Its zero value is on with the defaults of [admission.Config];
+	// set Disabled to turn it off.
+	Admission admission.Config
 
 	// Logger receives debug and warning records (token fetches, refreshes,
 	// breaker trips). Secrets never reach it. Nil means no logging.

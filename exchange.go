@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
+
+	"github.com/tenantauth/tenantauth/admission"
 )
 
 // exchange performs token requests for one flight: through the endpoint's
@@ -47,11 +50,28 @@ func (e *tenantError) Unwrap() error { return e.err }
 
 func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 	m := x.m
+	prio := admission.Foreground
+	if x.background {
+		prio = admission.Background
+	}
 	for attempt := 1; ; attempt++ {
+		// Admission is per attempt: a refused attempt gives its slot back
+		// and the next one queues again, behind the endpoint's pause.
+		permit, err := m.admit.Acquire(ctx, x.endpoint, prio)
+		if err != nil {
+			return nil, err // nothing was sent
+		}
+		othersInFlight := m.admit.Stats(x.endpoint).InFlight > 1
 		start := time.Now()
-		tok, err := x.provider.Exchange(ctx, req)
+		tok, err := x.exchange(ctx, req, permit)
 		if err == nil && (tok == nil || tok.AccessToken == "") {
 			err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
+		}
+		outcome, retryAfter := admissionOutcome(err, othersInFlight)
+		permit.Release(outcome, time.Since(start), retryAfter)
+		if outcome == admission.Overload && m.admit.Stats(x.endpoint).Limit > m.minLimit() {
+			// The limiter handles it: not the breaker's business.
+			err = &limiterRefusal{err: err}
 		}
 		m.fetches.Add(1)
 		if err != nil {
@@ -72,6 +92,9 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		if attempt > m.cfg.Retries || req.Grant == GrantRefreshToken || !transient(err) {
 			return nil, err
 		}
+		if outcome == admission.Overload && retryAfter > 0 {
+			continue // the endpoint is paused: the next Acquire waits it out
+		}
 		delay := backoff(m.cfg.RetryBackoff, attempt, err)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 			return nil, err // waiting would outlive the fetch
@@ -86,10 +109,67 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 	}
 }
 
+// exchange sends one token request; a provider that panics still gives
+// its admission slot back.
+func (x exchange) exchange(ctx context.Context, req TokenRequest, permit *admission.Permit) (tok *Token, err error) {
+	returned := false
+	defer func() {
+		if !returned { // a panic or runtime.Goexit in the provider
+			permit.Release(admission.Ignore, 0, 0)
+		}
+	}()
+	tok, err = x.provider.Exchange(ctx, req)
+	returned = true
+	return tok, err
+}
+
+// admissionOutcome is what a token request tells the admission limiter:
+// 429 and 503 are overload (with the server's Retry-After); a refused or
+// reset connection is overload while other requests to the endpoint are in
+// flight (the server sheds load), a failure when nothing else is (it is
+// down); a tenant's own fault or a cancellation says nothing about load.
+func admissionOutcome(err error, othersInFlight bool) (admission.Outcome, time.Duration) {
+	if err == nil {
+		return admission.Success, 0
+	}
+	var te *TokenError
+	switch {
+	case errors.As(err, &te) && (te.StatusCode == 429 || te.StatusCode == 503):
+		return admission.Overload, te.RetryAfter
+	case errors.As(err, &te) && te.TenantFault(), errors.Is(err, context.Canceled):
+		return admission.Ignore, 0
+	case othersInFlight && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)):
+		return admission.Overload, 0
+	}
+	var tf interface{ TenantFault() bool }
+	if errors.As(err, &tf) && tf.TenantFault() {
+		return admission.Ignore, 0
+	}
+	return admission.Failure, 0
+}
+
+// limiterRefusal is an overload refusal the admission limiter is handling
+// (its limit is above the minimum): the breaker does not count it.
+type limiterRefusal struct{ err error }
+
+func (e *limiterRefusal) Error() string { return e.err.Error() }
+func (e *limiterRefusal) Unwrap() error { return e.err }
+
+// minLimit is the admission limit's floor.
+func (m *Manager) minLimit() int {
+	if m.cfg.Admission.MinLimit > 0 {
+		return m.cfg.Admission.MinLimit
+	}
+	return admission.DefaultMinLimit
+}
+
 // transient reports whether another attempt may succeed: network errors,
 // timeouts, 408, 429, 502, 503, 504. A 500 is usually a bug, not a blip;
 // an open circuit is retried by nobody.
 func transient(err error) bool {
+	if errors.Is(err, admission.ErrOverloaded) {
+		return false // the queue is full or the wait would outlive the fetch
+	}
 	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureEndpoint) {
 		return false
@@ -123,7 +203,7 @@ func backoff(base time.Duration, attempt int, err error) time.Duration {
 // endpointDown reports whether err says the token endpoint could not be
 // reached or is failing, rather than refusing the tenant.
 func (m *Manager) endpointDown(err error) bool {
-	if errors.Is(err, ErrCircuitOpen) {
+	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, admission.ErrOverloaded) {
 		return true
 	}
 	var te *TokenError

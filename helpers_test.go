@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/breaker"
 )
 
 // fakeClock is a Clock that moves only when told.
@@ -173,4 +174,10 @@ func checkNoLeak(t *testing.T, before int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// breakerWatch is a breaker config whose state changes call f with the new
+// state.
+func breakerWatch(f func(to string)) breaker.Config {
+	return breaker.Config{OnStateChange: func(_ string, _, to breaker.State) { f(to.String()) }}
 }

@@ -2,6 +2,7 @@ package tenantauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/breaker"
 	"github.com/tenantauth/tenantauth/cache"
 )
@@ -49,6 +51,7 @@ type Manager struct {
 	policy   cache.Policy
 	cache    *cache.Cache[entry]
 	breakers *breaker.Group
+	admit    *admission.Group
 	log      *slog.Logger
 
 	coarse *coarseClock // nil when cfg.Clock is set
@@ -122,7 +125,22 @@ func New(cfg Config) (*Manager, error) {
 	if m.cache, err = cache.New[entry](cache.Config{Capacity: cfg.CacheSize}); err != nil {
 		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
 	}
+	if m.admit, err = admission.New(cfg.Admission); err != nil {
+		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
+	}
 	bcfg := cfg.Breaker
+	classify := bcfg.Classify
+	if classify == nil {
+		classify = breaker.Classify
+	}
+	bcfg.Classify = func(err error) breaker.Outcome {
+		// Refusals the limiter handles are not the endpoint's death.
+		var lr *limiterRefusal
+		if errors.As(err, &lr) || errors.Is(err, admission.ErrOverloaded) {
+			return breaker.Excluded
+		}
+		return classify(err)
+	}
 	userHook := bcfg.OnStateChange
 	bcfg.OnStateChange = func(endpoint string, from, to breaker.State) {
 		m.log.LogAttrs(context.Background(), slog.LevelWarn, "tenantauth: circuit breaker state change",
@@ -193,6 +211,7 @@ func (m *Manager) Close() error {
 	m.closed.Store(true)
 	m.mu.Unlock()
 	m.cancel()
+	m.admit.Close()
 	if m.coarse != nil {
 		m.coarse.stop()
 	}
@@ -232,4 +251,12 @@ func (m *Manager) Stats() Stats {
 		Invalidations: m.invalidations.Load(),
 		Cached:        m.cache.Len(),
 	}
+}
+
+// Admission returns the admission limiter's figures for a token endpoint
+// (as [Provider.Endpoint] names it, without query): its current limit,
+// requests in flight and queued, overload refusals seen, pauses. All zero
+// for an endpoint the Manager has not asked yet.
+func (m *Manager) Admission(endpoint string) admission.EndpointStats {
+	return m.admit.Stats(RedactURL(endpoint))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/breaker"
 )
 
@@ -101,7 +102,8 @@ func TestHerdOneFetchPerTenant(t *testing.T) {
 		return nil, nil
 	}
 	const tenants, callers = 100, 1000
-	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, tenants)})
+	// Admission off: this holds all 100 fetches in flight at once.
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, tenants), Admission: admission.Config{Disabled: true}})
 	var wg sync.WaitGroup
 	var bad atomic.Int64
 	var started sync.WaitGroup
@@ -422,7 +424,9 @@ func TestBadCredentialsRemembered(t *testing.T) {
 	}
 }
 
-var errUnavailable = &tenantauth.TokenError{Endpoint: "https://idp.example/token", StatusCode: 503}
+// errUnavailable is a dead endpoint's answer: a 502 counts against the breaker at once
+// (a 503 is an overload refusal the admission limiter handles first).
+var errUnavailable = &tenantauth.TokenError{Endpoint: "https://idp.example/token", StatusCode: 502}
 
 func TestBreakerOpensFailsFastServesCachedAndRecovers(t *testing.T) {
 	p := newFakeProvider("https://idp.example/token")

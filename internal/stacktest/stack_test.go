@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/breaker"
 	"github.com/tenantauth/tenantauth/middleware/httpauth"
 	"github.com/tenantauth/tenantauth/providers/keycloak"
@@ -376,6 +377,11 @@ func matrixConfig(cfg *tenantauth.Config) {
 	cfg.BadCredentialsTTL = -1
 	cfg.Breaker.ConsecutiveFailures = 4
 	cfg.Breaker.OpenTimeout = time.Minute
+	// The admission limit starts at its floor: there a persistent overload
+	// refusal (429, 503) counts against the breaker like any failure, which
+	// is what the matrix checks. Above the floor the limiter handles those
+	// refusals first (TestColdStartOnBusyIdP).
+	cfg.Admission = admission.Config{InitialLimit: 1, MinLimit: 1}
 }
 
 // newStack builds a stack for tenants. configure sets the Manager's
