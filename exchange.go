@@ -92,7 +92,7 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		if attempt > m.cfg.Retries || req.Grant == GrantRefreshToken || !transient(err) {
 			return nil, err
 		}
-		if outcome == admission.Overload && retryAfter > 0 {
+		if outcome == admission.Overload && m.admit.Stats(x.endpoint).PausedUntil.After(time.Now()) {
 			continue // the endpoint is paused: the next Acquire waits it out
 		}
 		delay := backoff(m.cfg.RetryBackoff, attempt, err)

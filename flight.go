@@ -109,14 +109,28 @@ func (m *Manager) result(f *flight, stale *entry) (*entry, error) {
 func (m *Manager) refreshAhead(id string, cur *entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() || m.flights[id] != nil {
-		return // the running flight will replace the entry or release the claim
+	// The caller holds cur's refresh claim: every path that starts no
+	// flight for cur must release it (Postpone), or no later hit could
+	// claim the refresh again and the tenant would wait on a blocking miss.
+	hold := func() {
+		now := m.preciseNow()
+		m.cache.Postpone(id, cur, now+retryDelay(int64(m.untilExpiry(&cur.tok))))
+	}
+	if m.closed.Load() {
+		return
+	}
+	if f := m.flights[id]; f != nil {
+		if f.stale != cur {
+			hold() // that flight will not replace or release cur
+		}
+		return
 	}
 	if e, ok := m.cache.Peek(id); !ok || e != cur {
 		return // replaced or dropped meanwhile: cur's refresh token may be spent
 	}
-	if !m.reserveLookup() {
-		return // the lookups are saturated; a later hit claims the refresh again
+	if m.remembered(id, m.now()) != nil || !m.reserveLookup() {
+		hold() // refused recently, or the lookups are saturated: try later
+		return
 	}
 	m.refreshes.Add(1)
 	m.start(id, cur, true, true)
@@ -183,20 +197,15 @@ func (m *Manager) run(id string, f *flight, background bool) {
 func (m *Manager) publish(id string, f *flight, r *fetched, err error, background bool) {
 	var val *entry
 	now := m.preciseNow()
-	if err == nil && !f.forgotten.Load() {
-		// Stored before the flight is removed (under m.mu, below), so a
-		// caller who finds no flight finds the token; stored outside the
-		// lock, so that the misses of other tenants do not queue behind it.
-		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
-	}
 	m.mu.Lock()
 	switch {
-	case val != nil && f.forgotten.Load():
-		// Forget ran between the check and the store: undo the store.
-		m.cache.CompareAndDelete(id, val)
-	case err == nil && val == nil:
-		val = &r.entry
+	case err == nil && !f.forgotten.Load():
+		// Stored under m.mu, with the flight removed in the same critical
+		// section: a caller who finds no flight finds the token, and Forget
+		// (which takes m.mu) is either before the store or after it.
+		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
 	case err == nil:
+		val = &r.entry
 	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten.Load():
 	case errors.Is(err, ErrUnknownTenant):
 		m.strangers.Add(id, refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)})

@@ -408,3 +408,52 @@ func TestRefreshesNotSynchronised(t *testing.T) {
 		t.Fatalf("%d of %d refreshes due a quarter into the window; want them spread (about half)", got, n)
 	}
 }
+
+// TestRefreshClaimReleasedWhenNotStarted: a hit that claims a token's
+// refresh while no refresh can start (the lookups are saturated) releases
+// the claim, so a later hit starts the refresh instead of the tenant
+// waiting on a blocking miss when the token goes stale.
+func TestRefreshClaimReleasedWhenNotStarted(t *testing.T) {
+	clock := newFakeClock()
+	p := newFakeProvider("https://idp.example/token")
+	p.clock, p.lifetime = clock, time.Hour
+	release := make(chan struct{})
+	src := tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
+		if id == "blocker" {
+			<-release
+		}
+		return tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}, nil
+	})
+	m := mustManager(t, tenantauth.Config{Tenants: src, Clock: clock, MaxLookups: 1})
+	ctx := context.Background()
+	if _, err := m.Token(ctx, "t0"); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, err := m.Token(bctx, "blocker"); blocked <- err }()
+	// The blocker holds the only lookup slot once its flight runs.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocker never took the lookup slot")
+		}
+		m.Forget("probe")
+		runtime.Gosched()
+	}
+	clock.Advance(57 * time.Minute) // inside the refresh window, whatever the jitter
+	m.Token(ctx, "t0")              // claims the refresh; no slot to start it
+	if got := m.Stats().Refreshes; got != 0 {
+		t.Fatalf("%d refreshes started without a lookup slot", got)
+	}
+	close(release)
+	<-blocked
+	clock.Advance(31 * time.Second) // past the hold-off, still before stale
+	m.Token(ctx, "t0")
+	if got := m.Stats().Refreshes; got != 1 {
+		t.Fatalf("%d refreshes after the slot came back; want 1 (the claim was not released)", got)
+	}
+}

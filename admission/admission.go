@@ -9,17 +9,24 @@ import (
 	"time"
 )
 
-// Defaults for the zero values of [Config].
 // ceilingHold is how long the limit stays below the level at which the
 // endpoint last refused before probing it again.
 const ceilingHold = 10 * time.Second
 
+// Defaults for the zero values of [Config].
 const (
+	// DefaultInitialLimit is the limit of an endpoint before it has
+	// answered anything.
 	DefaultInitialLimit = 8
-	DefaultMinLimit     = 1
-	DefaultMaxLimit     = 256
-	DefaultQueueSize    = 4096
-	DefaultMaxPause     = 30 * time.Second
+	// DefaultMinLimit is the floor of the limit.
+	DefaultMinLimit = 1
+	// DefaultMaxLimit is the ceiling of the limit.
+	DefaultMaxLimit = 256
+	// DefaultQueueSize bounds the waiters per endpoint.
+	DefaultQueueSize = 4096
+	// DefaultMaxPause caps a Retry-After pause.
+	DefaultMaxPause = 30 * time.Second
+	// DefaultMaxEndpoints bounds the endpoints tracked at once.
 	DefaultMaxEndpoints = 65536
 )
 

@@ -14,8 +14,10 @@
 package breaker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -420,7 +422,7 @@ func (e *openError) Error() string {
 		return "tenantauth: circuit breaker open for " + e.endpoint + " (half-open, probes in flight)"
 	case e.last != nil:
 		return "tenantauth: circuit breaker open for " + e.endpoint + ": failing fast until it probes again at " +
-			e.probeAt.Format(time.TimeOnly) + " (Breaker.OpenTimeout); last failure: " + e.last.Error()
+			e.probeAt.Format(time.TimeOnly) + " (Breaker.OpenTimeout); last failure: " + failureText(e.last)
 	}
 	return "tenantauth: circuit breaker open for " + e.endpoint
 }
@@ -430,3 +432,20 @@ func (e *openError) Is(target error) bool { return target == ErrOpen }
 
 // Unwrap returns gobreaker's error, so errors.Is matches it too.
 func (e *openError) Unwrap() error { return e.cause }
+
+// failureText describes the failure that opened a breaker. Every tenant of
+// the endpoint sees it, so only texts the library controls are shown: a
+// network error (addresses and the syscall), the library's token-endpoint
+// error (its own words); a user-written Provider's error could name one
+// tenant's user, so it is only named by kind.
+func failureText(err error) string {
+	var ne net.Error
+	var lib interface{ RegisteredCode() bool } // *tenantauth.TokenError
+	switch {
+	case errors.As(err, &lib), errors.As(err, &ne):
+		return err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the token request timed out"
+	}
+	return "an error from the provider (" + fmt.Sprintf("%T", err) + ")"
+}

@@ -139,16 +139,21 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	}
 	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
 	retry, err := t.next.RoundTrip(hc, req, resp)
-	if err != nil || t.retried || !rejected(resp) || !canRetry(req, t.idempotentOnly) {
+	if err != nil || t.retried || !rejected(resp) {
+		req.Header.Del(fiber.HeaderAuthorization)
+		return retry, err
+	}
+	// The API refused the token: drop exactly that one, even when this
+	// request cannot be retried, so the next request gets a fresh one.
+	t.m.Invalidate(t.id, tok)
+	if !canRetry(req, t.idempotentOnly) {
 		req.Header.Del(fiber.HeaderAuthorization)
 		return retry, err
 	}
 
-	// The API refused the token: drop exactly that one and try once more
-	// with a fresh token, unless the Manager (in its invalidation cooldown)
-	// hands back the same one.
+	// Try once more with a fresh token, unless the Manager (in its
+	// invalidation cooldown) hands back the same one.
 	t.retried = true
-	t.m.Invalidate(t.id, tok)
 	fresh, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
 	if err != nil || fresh == tok {
 		req.Header.Del(fiber.HeaderAuthorization)

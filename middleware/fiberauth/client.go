@@ -125,11 +125,15 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 		return err
 	}
 	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
-	if err := cl.send(req, resp); err != nil || !rejected(resp) || !canRetry(req, cl.idempotentOnly) {
+	if err := cl.send(req, resp); err != nil || !rejected(resp) {
 		return err
 	}
-
+	// Drop the rejected token even when this request cannot be retried,
+	// so the next request gets a fresh one.
 	cl.m.Invalidate(id, tok)
+	if !canRetry(req, cl.idempotentOnly) {
+		return nil // the 401 stands
+	}
 	fresh, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
 	if err != nil || fresh == tok {
 		return nil // the 401 stands

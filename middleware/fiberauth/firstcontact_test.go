@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"github.com/valyala/fasthttp"
 )
 
 // TestContextMistakeWorks: a handler that passes c.Context() where
@@ -89,5 +91,33 @@ func TestDefaultUpstreamFromAPIHosts(t *testing.T) {
 	}
 	if _, err := up(context.Background(), "nobody"); !errors.Is(err, tenantauth.ErrUnknownTenant) {
 		t.Fatalf("unknown tenant: %v; want ErrUnknownTenant", err)
+	}
+}
+
+// TestRejectedTokenDroppedWithoutRetry: a 401 to a request that is not
+// retried (POST with IdempotentRetriesOnly) still drops the rejected token,
+// so the next request carries a fresh one instead of another 401.
+func TestRejectedTokenDroppedWithoutRetry(t *testing.T) {
+	s := newOutbound(t, ClientConfig{IdempotentRetriesOnly: true})
+	s.a.revoke("Bearer tok-acme-1")
+	s.app.Get("/", func(c *fiber.Ctx) error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(c.Query("m"))
+		req.SetRequestURI("http://a.test/r")
+		if err := s.client.Do(c, req, resp); err != nil {
+			return err
+		}
+		return c.SendString(strconv.Itoa(resp.StatusCode()))
+	})
+	if _, body := get(t, s.app, "/?m=POST", "acme"); body != "401" {
+		t.Fatalf("POST: %q; want the 401 returned (not retried)", body)
+	}
+	if _, body := get(t, s.app, "/?m=GET", "acme"); body != "200" {
+		t.Fatalf("next GET: %q; want 200 with a fresh token", body)
+	}
+	if got := s.a.authsSeen(); strings.Join(got, ",") != "Bearer tok-acme-1,Bearer tok-acme-2" {
+		t.Fatalf("API saw %q", got)
 	}
 }

@@ -161,9 +161,10 @@ func defaultProxyErrorHandler(c *fiber.Ctx, err error) error {
 // ForwardResponseHeaders let named ones through.
 //
 // An upstream 401 invalidates the token that was sent and the request is
-// forwarded once more with a fresh token (when its body is in memory and its
-// method idempotent, unless ProxyConfig.IdempotentRetriesOnly is set); when the
-// Manager hands back the same token, the client gets the 401.
+// forwarded once more with a fresh token when its body is in memory (and,
+// with ProxyConfig.IdempotentRetriesOnly, its method is idempotent); when
+// the request is not retried, or the Manager hands back the same token, the
+// client gets the 401, and the next request carries a fresh token.
 //
 // Once the upstream has answered, and before ErrorHandler runs, the
 // request's headers (its Authorization, Host, Cookie, everything Proxy
@@ -248,8 +249,12 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		dropRequestHeaders(&req.Header, cfg.ForwardRequestHeaders)
 		req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
 		err = cfg.forward(c, target)
-		if err == nil && rejected(c.Response()) && canRetry(req, cfg.IdempotentRetriesOnly) {
+		if err == nil && rejected(c.Response()) {
+			// Drop the rejected token even when this request cannot be
+			// retried, so the next request gets a fresh one.
 			cfg.Manager.Invalidate(id, tok)
+		}
+		if err == nil && rejected(c.Response()) && canRetry(req, cfg.IdempotentRetriesOnly) {
 			if fresh, ferr := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP); ferr == nil && fresh != tok {
 				req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
 				err = cfg.forward(c, target)
