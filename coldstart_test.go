@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/providers/keycloak"
 	"github.com/tenantauth/tenantauth/providers/passport"
 	"github.com/tenantauth/tenantauth/tenantauthtest"
@@ -114,4 +116,56 @@ func TestColdStartOnBusyIdP(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSynchronisedExpiry: 20 000 tokens issued at once with the same
+// lifetime all come due for refresh: no caller waits (each is served its
+// still-valid token), and the refreshes reach the token endpoint at most
+// the admission limit at a time.
+func TestSynchronisedExpiry(t *testing.T) {
+	n := 20_000
+	if testing.Short() {
+		n = 2_000
+	}
+	clock := newFakeClock()
+	p := newFakeProvider("https://idp.example/token")
+	p.clock, p.lifetime = clock, time.Hour
+	var refreshing atomic.Bool
+	p.hook = func(ctx context.Context, _ tenantauth.TokenRequest) (*tenantauth.Token, error) {
+		if refreshing.Load() {
+			time.Sleep(time.Millisecond) // a real endpoint takes a while
+		}
+		return nil, nil
+	}
+	const maxLimit = 64
+	m := mustManager(t, tenantauth.Config{Tenants: tenantsFor(p, n), Clock: clock, CacheSize: n,
+		Admission: admission.Config{MaxLimit: maxLimit, QueueSize: n}})
+	ctx := context.Background()
+	old := make([]*tenantauth.Token, n)
+	for i := range n {
+		tok, err := m.Token(ctx, fmt.Sprint("t", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[i] = tok
+	}
+	p.maxIn.Store(0)
+	refreshing.Store(true)
+	clock.Advance(59 * time.Minute) // every refresh due, none stale yet
+	for i := range n {
+		tok, err := m.Token(ctx, fmt.Sprint("t", i))
+		if err != nil || tok != old[i] {
+			t.Fatalf("t%d: %v; want its current token at once (no caller waits on a refresh)", i, err)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); p.TotalCalls() < 2*n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d refreshes done", p.TotalCalls()-n, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if peak := p.maxIn.Load(); peak > maxLimit {
+		t.Fatalf("%d refreshes at once; the admission limit is at most %d", peak, maxLimit)
+	}
+	t.Logf("%d refreshes, peak %d at once, limit now %d", n, p.maxIn.Load(), m.Admission(p.endpoint).Limit)
 }
