@@ -22,6 +22,7 @@ type coarseClock struct {
 	epoch time.Time
 	now   atomic.Int64 // nanoseconds since epoch, +1 so that 0 means "parked"
 	used  atomic.Bool  // read since the last tick
+	floor atomic.Int64 // the latest time returned: Now never goes below it
 	// running is true while the ticking goroutine exists.
 	running atomic.Bool
 
@@ -38,13 +39,33 @@ func newCoarseClock() *coarseClock {
 // Now returns the coarse time. It allocates nothing and, while the clock
 // runs, takes no lock and writes shared memory at most once per tick.
 func (c *coarseClock) Now() int64 {
+	var v int64
 	if n := c.now.Load(); n != 0 {
 		if !c.used.Load() {
 			c.used.Store(true)
 		}
-		return n - 1
+		v = n - 1
+	} else {
+		v = c.wake()
 	}
-	return c.wake()
+	return c.monotone(v)
+}
+
+// monotone returns v, or the latest time any reader was given when that is
+// later. While the goroutine (re)starts, one reader may be given the
+// system clock a moment after the starter read it for the coarse value;
+// without this, that reader's next read would go backwards. The floor is
+// written once per tick at most (by the first reader to see a new value).
+func (c *coarseClock) monotone(v int64) int64 {
+	for {
+		f := c.floor.Load()
+		if v <= f {
+			return f
+		}
+		if c.floor.CompareAndSwap(f, v) {
+			return v
+		}
+	}
 }
 
 // precise reads the system clock.
