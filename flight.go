@@ -67,6 +67,11 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		}
 		if !m.reserveLookup() {
 			m.mu.Unlock()
+			// As when the endpoint is down: a token past its safety
+			// margin but not expired beats an error.
+			if stale != nil && m.untilExpiry(&stale.tok) > 0 {
+				return stale, nil
+			}
 			return nil, &busyError{id: id, limit: m.cfg.MaxLookups}
 		}
 		// A caller that can never give up (its context has no Done

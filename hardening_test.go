@@ -457,3 +457,44 @@ func TestRefreshClaimReleasedWhenNotStarted(t *testing.T) {
 		t.Fatalf("%d refreshes after the slot came back; want 1 (the claim was not released)", got)
 	}
 }
+
+// TestBusyLookupsServeStaleToken: when no lookup slot is free, a tenant
+// whose token is past its margin but not expired gets that token rather
+// than ErrTooManyLookups.
+func TestBusyLookupsServeStaleToken(t *testing.T) {
+	clock := newFakeClock()
+	p := newFakeProvider("https://idp.example/token")
+	p.clock, p.lifetime = clock, time.Hour
+	release := make(chan struct{})
+	src := tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
+		if id == "blocker" {
+			<-release
+		}
+		return tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}, nil
+	})
+	m := mustManager(t, tenantauth.Config{Tenants: src, Clock: clock, MaxLookups: 1})
+	ctx := context.Background()
+	first, err := m.Token(ctx, "t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan struct{})
+	go func() { m.Token(ctx, "blocker"); close(blocked) }()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocker never took the lookup slot")
+		}
+		m.Forget("probe")
+		runtime.Gosched()
+	}
+	clock.Advance(59*time.Minute + 45*time.Second) // past the 30 s margin, before expiry
+	got, err := m.Token(ctx, "t0")
+	if err != nil || got != first {
+		t.Fatalf("stale but valid token: %v, %v; want the cached token", got, err)
+	}
+	close(release)
+	<-blocked
+}
