@@ -418,32 +418,12 @@ func TestRefreshClaimReleasedWhenNotStarted(t *testing.T) {
 	p := newFakeProvider("https://idp.example/token")
 	p.clock, p.lifetime = clock, time.Hour
 	release := make(chan struct{})
-	src := tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
-		if id == "blocker" {
-			<-release
-		}
-		return tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}, nil
-	})
-	m := mustManager(t, tenantauth.Config{Tenants: src, Clock: clock, MaxLookups: 1})
+	m := mustManager(t, tenantauth.Config{Tenants: blockingSource(p, release), Clock: clock, MaxLookups: 1})
 	ctx := context.Background()
 	if _, err := m.Token(ctx, "t0"); err != nil {
 		t.Fatal(err)
 	}
-	blocked := make(chan error, 1)
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _, err := m.Token(bctx, "blocker"); blocked <- err }()
-	// The blocker holds the only lookup slot once its flight runs.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the blocker never took the lookup slot")
-		}
-		m.Forget("probe")
-		runtime.Gosched()
-	}
+	blocked := holdLookupSlot(t, m)
 	clock.Advance(57 * time.Minute) // inside the refresh window, whatever the jitter
 	m.Token(ctx, "t0")              // claims the refresh; no slot to start it
 	if got := m.Stats().Refreshes; got != 0 {
@@ -466,30 +446,13 @@ func TestBusyLookupsServeStaleToken(t *testing.T) {
 	p := newFakeProvider("https://idp.example/token")
 	p.clock, p.lifetime = clock, time.Hour
 	release := make(chan struct{})
-	src := tenantauth.TenantFunc(func(ctx context.Context, id string) (tenantauth.Tenant, error) {
-		if id == "blocker" {
-			<-release
-		}
-		return tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}, nil
-	})
-	m := mustManager(t, tenantauth.Config{Tenants: src, Clock: clock, MaxLookups: 1})
+	m := mustManager(t, tenantauth.Config{Tenants: blockingSource(p, release), Clock: clock, MaxLookups: 1})
 	ctx := context.Background()
 	first, err := m.Token(ctx, "t0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocked := make(chan struct{})
-	go func() { m.Token(ctx, "blocker"); close(blocked) }()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the blocker never took the lookup slot")
-		}
-		m.Forget("probe")
-		runtime.Gosched()
-	}
+	blocked := holdLookupSlot(t, m)
 	clock.Advance(59*time.Minute + 45*time.Second) // past the 30 s margin, before expiry
 	got, err := m.Token(ctx, "t0")
 	if err != nil || got != first {
@@ -497,4 +460,35 @@ func TestBusyLookupsServeStaleToken(t *testing.T) {
 	}
 	close(release)
 	<-blocked
+}
+
+// blockingSource is a TenantSource whose lookup of "blocker" waits for
+// release; every other ID is a tenant of p.
+func blockingSource(p *fakeProvider, release <-chan struct{}) tenantauth.TenantFunc {
+	return func(ctx context.Context, id string) (tenantauth.Tenant, error) {
+		if id == "blocker" {
+			<-release
+		}
+		return tenantauth.Tenant{Provider: p, APIHosts: []string{"*"}, Credentials: tenantauth.Credentials{ClientID: id}}, nil
+	}
+}
+
+// holdLookupSlot starts a call for "blocker" and returns once its lookup
+// holds m's only lookup slot (other lookups fail with ErrTooManyLookups).
+// The returned channel closes when that call returns.
+func holdLookupSlot(t *testing.T, m *tenantauth.Manager) <-chan struct{} {
+	t.Helper()
+	ctx := context.Background()
+	blocked := make(chan struct{})
+	go func() { m.Token(ctx, "blocker"); close(blocked) }()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
+			return blocked
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocker never took the lookup slot")
+		}
+		m.Forget("probe")
+		runtime.Gosched()
+	}
 }

@@ -46,8 +46,8 @@ const (
 var (
 	// ErrOverloaded means the request was not admitted because its endpoint
 	// is saturated: the endpoint's queue is full, the caller was displaced
-	// from it by a Foreground request, or the wait (a Retry-After pause, the
-	// queue ahead) would outlive the context's deadline, or did. Errors
+	// from it by a Foreground request, a Retry-After pause would outlive the
+	// context's deadline, or the deadline passed while queued. Errors
 	// returned by [Group.Acquire] for these cases match it with errors.Is;
 	// the one for a deadline reached while queued also matches
 	// context.DeadlineExceeded.
@@ -329,8 +329,7 @@ func (e *overloadError) Unwrap() error { return e.cause }
 //
 // Acquire returns early, without a permit:
 //   - with an error matching [ErrOverloaded], at once, when the queue is full,
-//     or when the endpoint's pause or the queue ahead is expected to outlast
-//     ctx's deadline; later, when a Foreground call displaces this
+//     or when the endpoint's pause outlasts ctx's deadline; later, when a Foreground call displaces this
 //     Background one from a full queue, when a Retry-After pause that
 //     outlasts the deadline begins, or when the deadline is reached while
 //     queued (that error also matches context.DeadlineExceeded);
@@ -374,7 +373,7 @@ func (g *Group) Acquire(ctx context.Context, endpoint string, p Priority) (*Perm
 
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
-		if err := e.tooLong(now, ahead, time.Until(deadline)); err != nil {
+		if err := e.tooLong(now, time.Until(deadline)); err != nil {
 			e.rejected++
 			g.mu.Unlock()
 			return nil, err
@@ -415,12 +414,9 @@ func (g *Group) Acquire(ctx context.Context, endpoint string, p Priority) (*Perm
 	return &w.p, nil
 }
 
-// tooLong returns the error for a caller that would wait, with ahead waiters
-// before it, longer than the time left before its deadline; nil otherwise.
-// The expected wait is the pause left plus one smoothed latency per full
-// round of slots ahead: a lower bound, so that nobody is refused who could
-// have made it.
-func (e *endpoint) tooLong(now time.Time, _ int, left time.Duration) error {
+// tooLong returns the error for a caller whose deadline, left from now,
+// falls inside the endpoint's Retry-After pause; nil otherwise.
+func (e *endpoint) tooLong(now time.Time, left time.Duration) error {
 	// Only a pause is certain. The queue's wait could be estimated from the
 	// smoothed latency, but a cold start inflates it (its first requests
 	// contend for everything), and refusing on an estimate would fail
