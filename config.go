@@ -126,7 +126,11 @@ type FetchEvent struct {
 	// Background is true for a refresh-ahead fetch no caller waits on.
 	Background bool
 	// Attempt counts from 1 within one fetch.
-	Attempt  int
+	Attempt int
+	// Queued is how long the attempt waited for its admission slot (see
+	// Config.Admission) before the request was sent.
+	Queued time.Duration
+	// Duration is the token request's own time, from sending to answer.
 	Duration time.Duration
 	// Err is nil on success.
 	Err error

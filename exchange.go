@@ -20,11 +20,11 @@ import (
 // circuit breaker, retrying transient failures with exponential backoff and
 // full jitter, honouring Retry-After, within ctx's deadline.
 type exchange struct {
-	m          *Manager
-	id         string
-	provider   Provider
-	endpoint   string
-	background bool
+	m        *Manager
+	id       string
+	provider Provider
+	endpoint string
+	flight   *flight
 }
 
 var errNoAccessToken = errors.New("tenantauth: provider returned no access token")
@@ -50,14 +50,17 @@ func (e *tenantError) Unwrap() error { return e.err }
 
 func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 	m := x.m
-	prio := admission.Foreground
-	if x.background {
-		prio = admission.Background
-	}
 	for attempt := 1; ; attempt++ {
 		// Admission is per attempt: a refused attempt gives its slot back
 		// and the next one queues again, behind the endpoint's pause.
-		permit, err := m.admit.Acquire(ctx, x.endpoint, prio)
+		var permit *admission.Permit
+		var err error
+		queued := time.Now()
+		if x.flight.urgent != nil {
+			permit, err = m.admit.AcquireBackground(ctx, x.endpoint, x.flight.urgent)
+		} else {
+			permit, err = m.admit.Acquire(ctx, x.endpoint, admission.Foreground)
+		}
 		if err != nil {
 			return nil, err // nothing was sent
 		}
@@ -79,7 +82,7 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		}
 		if m.cfg.OnFetch != nil {
 			m.cfg.OnFetch(FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
-				Background: x.background, Attempt: attempt, Duration: time.Since(start), Err: err})
+				Background: x.flight.background(), Attempt: attempt, Queued: start.Sub(queued), Duration: time.Since(start), Err: err})
 		}
 		if err == nil {
 			m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: token fetched", slog.String("tenant", x.id),

@@ -26,7 +26,24 @@ type flight struct {
 	// forgotten is set (under m.mu) when Forget ran meanwhile: the result
 	// is not cached. Atomic so that publish can read it before the lock.
 	forgotten atomic.Bool
+	// urgent is non-nil for a refresh-ahead flight, which waits for its
+	// admission slot behind the callers' fetches; it is closed when a
+	// caller starts waiting on the flight (promoted is set then), so that
+	// the caller does not wait behind them too.
+	urgent   chan struct{}
+	promoted atomic.Bool
 }
+
+// join tells f that a caller waits on it.
+func (f *flight) join() {
+	if f.urgent != nil && f.promoted.CompareAndSwap(false, true) {
+		close(f.urgent)
+	}
+}
+
+// background reports whether nobody waits on f: it is a refresh-ahead
+// flight that no caller has joined.
+func (f *flight) background() bool { return f.urgent != nil && !f.promoted.Load() }
 
 // wait joins or starts the tenant's flight and waits for it or for ctx.
 func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) (*entry, error) {
@@ -83,9 +100,11 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		f = m.start(id, stale, false, !inline)
 		if inline {
 			m.mu.Unlock()
-			m.run(id, f, false)
+			m.run(id, f)
 			return m.result(f, stale)
 		}
+	} else {
+		f.join()
 	}
 	m.mu.Unlock()
 
@@ -161,17 +180,20 @@ func (m *Manager) reserveLookup() bool {
 // otherwise the caller must call run itself. m.mu must be held.
 func (m *Manager) start(id string, stale *entry, background, async bool) *flight {
 	f := &flight{done: make(chan struct{}), stale: stale}
+	if background {
+		f.urgent = make(chan struct{})
+	}
 	m.flights[id] = f
 	m.wg.Add(1)
 	if async {
-		go m.run(id, f, background)
+		go m.run(id, f)
 	}
 	return f
 }
 
 // run performs a flight and publishes its result: the cache first, then the
 // waiters, so that a caller arriving after the flight ends finds the token.
-func (m *Manager) run(id string, f *flight, background bool) {
+func (m *Manager) run(id string, f *flight) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FetchTimeout)
 	defer cancel()
@@ -188,9 +210,9 @@ func (m *Manager) run(id string, f *flight, background bool) {
 		if !returned {
 			r, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
 		}
-		m.publish(id, f, r, err, background)
+		m.publish(id, f, r, err)
 	}()
-	r, err = m.fetchSafely(ctx, id, f.stale, background)
+	r, err = m.fetchSafely(ctx, id, f)
 	if err != nil && m.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
@@ -199,7 +221,7 @@ func (m *Manager) run(id string, f *flight, background bool) {
 
 // publish stores a flight's result (r, nil on error) and releases its
 // waiters, who get the cache's copy of the entry when it is cached.
-func (m *Manager) publish(id string, f *flight, r *fetched, err error, background bool) {
+func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 	var val *entry
 	now := m.preciseNow()
 	m.mu.Lock()
@@ -233,7 +255,7 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error, backgroun
 			level = slog.LevelDebug
 		}
 		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed",
-			slog.String("tenant", id), slog.Bool("background", background), slog.String("error", err.Error()))
+			slog.String("tenant", id), slog.Bool("background", f.background()), slog.String("error", err.Error()))
 	}
 	f.val, f.err = val, err
 	close(f.done)
@@ -264,7 +286,7 @@ func (m *Manager) untilExpiry(t *Token) time.Duration {
 
 // fetchSafely is fetch with a provider panic turned into an error, so that
 // waiters never hang and the process survives a buggy Provider.
-func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, background bool) (r *fetched, err error) {
+func (m *Manager) fetchSafely(ctx context.Context, id string, f *flight) (r *fetched, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			// The panic value may hold request data: log only its type.
@@ -274,7 +296,7 @@ func (m *Manager) fetchSafely(ctx context.Context, id string, stale *entry, back
 			r, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
 		}
 	}()
-	return m.fetch(ctx, id, stale, background)
+	return m.fetch(ctx, id, f)
 }
 
 var errProviderPanic = errors.New("tenantauth: provider panicked")
@@ -282,7 +304,8 @@ var errProviderPanic = errors.New("tenantauth: provider panicked")
 // fetch looks the tenant up and obtains a token: with the stale token's
 // refresh token when it has a usable one, falling back to the full grant
 // when the refresh is refused.
-func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background bool) (*fetched, error) {
+func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, error) {
+	stale := f.stale
 	t, err := m.lookup(ctx, id)
 	if err != nil {
 		return nil, err
@@ -297,7 +320,7 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 	// dead endpoint are two failures, not six.
 	err = m.breakers.Do(endpoint, func() error {
 		var err error
-		tok, err = m.obtain(ctx, id, t, endpoint, stale, background)
+		tok, err = m.obtain(ctx, id, t, endpoint, f)
 		return err
 	})
 	if err != nil {
@@ -315,8 +338,9 @@ func (m *Manager) fetch(ctx context.Context, id string, stale *entry, background
 // obtain performs the token requests of one fetch: the refresh token first
 // when the stale entry has a usable one, else (or when it is refused or
 // brings an already expired token) the tenant's full grant.
-func (m *Manager) obtain(ctx context.Context, id string, t Tenant, endpoint string, stale *entry, background bool) (*Token, error) {
-	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, background: background}
+func (m *Manager) obtain(ctx context.Context, id string, t Tenant, endpoint string, f *flight) (*Token, error) {
+	stale := f.stale
+	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, flight: f}
 
 	if stale != nil && stale.tok.RefreshToken != "" &&
 		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {

@@ -240,9 +240,15 @@ type Stats struct {
 	Invalidations uint64
 	// Cached is the number of tenants with a cached token.
 	Cached int
+	// Endpoints has the admission state of every token endpoint in use,
+	// sorted by endpoint: its current limit, requests in flight and
+	// queued, overload refusals, pauses (see [Manager.Admission]). Empty
+	// when Config.Admission is disabled.
+	Endpoints []admission.EndpointStats
 }
 
-// Stats returns the current counters.
+// Stats returns the current counters. It allocates (the endpoints' list):
+// read it for metrics and status pages, not per request.
 func (m *Manager) Stats() Stats {
 	return Stats{
 		Fetches:       m.fetches.Load(),
@@ -250,6 +256,7 @@ func (m *Manager) Stats() Stats {
 		Refreshes:     m.refreshes.Load(),
 		Invalidations: m.invalidations.Load(),
 		Cached:        m.cache.Len(),
+		Endpoints:     m.admit.Endpoints(),
 	}
 }
 

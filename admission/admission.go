@@ -3,7 +3,9 @@ package admission
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,6 +166,7 @@ func (o Outcome) String() string {
 // and tests. Counters count since the endpoint was first used (or since it
 // was last forgotten, see Config.MaxEndpoints).
 type EndpointStats struct {
+	Endpoint    string    // the endpoint's name as given to Acquire; empty when not tracked
 	Limit       int       // current concurrency limit; 0 when the endpoint is not tracked
 	InFlight    int       // permits granted and not yet released
 	Queued      int       // Acquire calls waiting, both priorities
@@ -339,6 +342,25 @@ func (e *overloadError) Unwrap() error { return e.cause }
 // A caller that leaves the queue takes nothing with it: its place is freed,
 // and a slot granted at the very moment it left is handed on.
 func (g *Group) Acquire(ctx context.Context, endpoint string, p Priority) (*Permit, error) {
+	return g.acquire(ctx, endpoint, p, nil)
+}
+
+// AcquireBackground is Acquire at Background priority until urgent is
+// closed, then at Foreground priority: a refresh-ahead fetch that nobody
+// waited on yields to callers, until a caller starts waiting on it too.
+// A waiter promoted while queued keeps its place among the Background
+// waiters' elders: it goes to the back of the Foreground queue. A nil
+// urgent is never closed.
+func (g *Group) AcquireBackground(ctx context.Context, endpoint string, urgent <-chan struct{}) (*Permit, error) {
+	select {
+	case <-urgent:
+		return g.acquire(ctx, endpoint, Foreground, nil)
+	default:
+		return g.acquire(ctx, endpoint, Background, urgent)
+	}
+}
+
+func (g *Group) acquire(ctx context.Context, endpoint string, p Priority, urgent <-chan struct{}) (*Permit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -403,10 +425,16 @@ func (g *Group) Acquire(ctx context.Context, endpoint string, p Priority) (*Perm
 	g.dispatch(e, now) // arms the pause timer; grants if a slot is free after all
 	g.mu.Unlock()
 
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
-		return nil, g.leave(ctx, e, w)
+	for waiting := true; waiting; {
+		select {
+		case <-w.ready:
+			waiting = false
+		case <-ctx.Done():
+			return nil, g.leave(ctx, e, w)
+		case <-urgent:
+			g.promote(e, w)
+			urgent = nil // a nil channel is never ready
+		}
 	}
 	if w.err != nil {
 		return nil, w.err
@@ -429,6 +457,20 @@ func (e *endpoint) tooLong(now time.Time, left time.Duration) error {
 			", beyond the deadline (" + left.String() + " left)"}
 	}
 	return nil
+}
+
+// promote moves a queued Background waiter to the back of the Foreground
+// queue and grants it a slot if one is free.
+func (g *Group) promote(e *endpoint, w *waiter) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if w.done || w.prio != Background {
+		return
+	}
+	e.bg.remove(w)
+	w.prio = Foreground
+	e.fg.push(w)
+	g.dispatch(e, g.clock.now())
 }
 
 // leave handles a waiter whose context ended: it leaves the queue, or gives
@@ -664,11 +706,31 @@ func (g *Group) Stats(endpoint string) EndpointStats {
 	if !ok {
 		return EndpointStats{}
 	}
+	return g.stats(e, g.clock.now())
+}
+
+// Endpoints returns a snapshot of every tracked endpoint, sorted by name:
+// what a metrics exporter or a status page lists. It does not count as a
+// use of any endpoint.
+func (g *Group) Endpoints() []EndpointStats {
+	g.mu.Lock()
+	now := g.clock.now()
+	out := make([]EndpointStats, 0, len(g.eps.m))
+	for _, e := range g.eps.m {
+		out = append(out, g.stats(e, now))
+	}
+	g.mu.Unlock()
+	slices.SortFunc(out, func(a, b EndpointStats) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	return out
+}
+
+// stats is e's snapshot; g.mu is held.
+func (g *Group) stats(e *endpoint, now time.Time) EndpointStats {
 	s := EndpointStats{
-		Limit: e.slots(), InFlight: e.inFlight, Queued: e.queued(),
+		Endpoint: e.name, Limit: e.slots(), InFlight: e.inFlight, Queued: e.queued(),
 		Overloads: e.overloads, Backoffs: e.backoffs, Pauses: e.pauses, Rejected: e.rejected,
 	}
-	if !e.pausedUntil.IsZero() && g.clock.now().Before(e.pausedUntil) {
+	if !e.pausedUntil.IsZero() && now.Before(e.pausedUntil) {
 		s.PausedUntil = e.pausedUntil
 	}
 	return s

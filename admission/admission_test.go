@@ -631,3 +631,64 @@ func TestStressManyGoroutines(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpointsSnapshot(t *testing.T) {
+	g, _ := newTestGroup(t, Config{InitialLimit: 2})
+	if got := g.Endpoints(); len(got) != 0 {
+		t.Fatalf("fresh Group lists %+v", got)
+	}
+	b := mustAcquire(t, g, "b")
+	a := mustAcquire(t, g, "a")
+	a.Release(Overload, 0, 0)
+	got := g.Endpoints()
+	if len(got) != 2 || got[0].Endpoint != "a" || got[1].Endpoint != "b" {
+		t.Fatalf("Endpoints = %+v, want a then b", got)
+	}
+	if got[0].Overloads != 1 || got[1].InFlight != 1 || got[0] != g.Stats("a") || got[1] != g.Stats("b") {
+		t.Fatalf("Endpoints = %+v, Stats(a) = %+v, Stats(b) = %+v", got, g.Stats("a"), g.Stats("b"))
+	}
+	b.Release(Success, time.Millisecond, 0)
+}
+
+func TestAcquireBackgroundPromoted(t *testing.T) {
+	g, _ := newTestGroup(t, Config{InitialLimit: 1, MaxLimit: 1})
+	held := mustAcquire(t, g, ep)
+	out := make(chan result, 4)
+	urgent := make(chan struct{})
+	acquireAsync(t, g, context.Background(), ep, "b1", Background, 1, out)
+	go func() {
+		p, err := g.AcquireBackground(context.Background(), ep, urgent)
+		out <- result{"promoted", p, err}
+	}()
+	waitFor(t, "promoted to queue", func() bool { return g.Stats(ep).Queued == 2 })
+	acquireAsync(t, g, context.Background(), ep, "f1", Foreground, 3, out)
+	foreground := func() int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.eps.m[ep].fg.n
+	}
+	close(urgent)
+	waitFor(t, "the promotion", func() bool { return foreground() == 2 })
+
+	// Already urgent on entry: queued as Foreground at once, after the rest.
+	go func() {
+		p, err := g.AcquireBackground(context.Background(), ep, urgent)
+		out <- result{"urgent", p, err}
+	}()
+	waitFor(t, "urgent to queue", func() bool { return foreground() == 3 })
+
+	var got []string
+	for range 4 {
+		held.Release(Success, time.Millisecond, 0)
+		r := <-out
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		got = append(got, r.name)
+		held = r.p
+	}
+	held.Release(Ignore, 0, 0)
+	if want := "f1 promoted urgent b1"; strings.Join(got, " ") != want {
+		t.Fatalf("grant order %v, want %s", got, want)
+	}
+}
