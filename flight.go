@@ -82,6 +82,10 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		if e != nil {
 			stale = e
 		}
+		if stale != nil && m.heldOff(id, now) && m.untilExpiry(&stale.tok) > 0 {
+			m.mu.Unlock()
+			return stale, nil // its endpoint was down moments ago
+		}
 		if !m.reserveLookup() {
 			m.mu.Unlock()
 			// As when the endpoint is down: a token past its safety
@@ -242,7 +246,18 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 	if err != nil && f.stale != nil {
 		// Release the refresh claim, and hold off the next background
 		// attempt for a while so a failing endpoint is not hammered.
-		m.cache.Postpone(id, f.stale, now+retryDelay(int64(m.untilExpiry(&f.stale.tok))))
+		left := m.untilExpiry(&f.stale.tok)
+		hold := now + retryDelay(int64(left))
+		m.cache.Postpone(id, f.stale, hold)
+		if left > 0 && m.endpointDown(err) && !f.forgotten.Load() {
+			// Callers get the stale token meanwhile (see result), without
+			// a flight each.
+			m.note(id).heldUntil = hold
+		}
+	} else if err == nil {
+		if n, ok := m.notes.Peek(id); ok {
+			n.heldUntil = 0
+		}
 	}
 	if m.flights[id] == f {
 		delete(m.flights, id)

@@ -480,7 +480,17 @@ func holdLookupSlot(t *testing.T, m *tenantauth.Manager) <-chan struct{} {
 	t.Helper()
 	ctx := context.Background()
 	blocked := make(chan struct{})
-	go func() { m.Token(ctx, "blocker"); close(blocked) }()
+	go func() {
+		defer close(blocked)
+		// A probe's lookup may hold the slot at the moment the blocker
+		// asks: it asks again until it has the slot.
+		for {
+			if _, err := m.Token(ctx, "blocker"); !errors.Is(err, tenantauth.ErrTooManyLookups) {
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
 			return blocked

@@ -564,8 +564,16 @@ func TestStaleTokenServedWhileEndpointDown(t *testing.T) {
 	old, _ := m.Token(ctx, "t0")
 	p.hook = func(context.Context, tenantauth.TokenRequest) (*tenantauth.Token, error) { return nil, errUnavailable }
 	clock.Advance(95 * time.Second) // inside the skew, not expired
-	if tok, err := m.Token(ctx, "t0"); err != nil || tok != old {
-		t.Fatalf("endpoint down, token not expired: got %v, want the old token", err)
+	before := p.TotalCalls()
+	for range 100 {
+		if tok, err := m.Token(ctx, "t0"); err != nil || tok != old {
+			t.Fatalf("endpoint down, token not expired: got %v, want the old token", err)
+		}
+	}
+	// The first caller found the endpoint down; the others within the
+	// hold-off are served without a fetch (and a tenant lookup) each.
+	if got := p.TotalCalls() - before; got != 1 {
+		t.Fatalf("100 requests while down made %d token requests, want 1", got)
 	}
 	clock.Advance(10 * time.Second) // expired
 	if _, err := m.Token(ctx, "t0"); !errors.Is(err, errUnavailable) {

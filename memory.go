@@ -13,6 +13,11 @@ import (
 type note struct {
 	refusal             // remembered refusal of the tenant's request
 	cooldownUntil int64 // no forced refresh before
+	// heldUntil: the tenant's endpoint was down when its token, past its
+	// safety margin, was last due; until then callers get that token
+	// without a fetch, so that an outage does not cost a tenant lookup
+	// and a flight per request.
+	heldUntil int64
 }
 
 // refusal is a remembered refusal and when it stops being remembered.
@@ -41,6 +46,13 @@ func (m *Manager) remembered(id string, now int64) error {
 		return r.active(now)
 	}
 	return nil
+}
+
+// heldOff reports whether id's stale token is served without a fetch
+// because its endpoint was down moments ago. m.mu must be held.
+func (m *Manager) heldOff(id string, now int64) bool {
+	n, ok := m.notes.Peek(id)
+	return ok && now < n.heldUntil
 }
 
 // refused reports whether err is a refusal of the tenant's request that
