@@ -17,6 +17,13 @@ import (
 // config leaves Timeout zero.
 const DefaultTimeout = 30 * time.Second
 
+// DefaultMaxResponseBodySize bounds the body of an API's answer that the
+// default client of a [Client] or [Proxy] reads into memory (fasthttp
+// buffers whole bodies): a tenant's API that answers without end would
+// otherwise take the process's memory. A longer answer fails the call with
+// fasthttp.ErrBodyTooLarge. Pass a Client of your own to change it.
+const DefaultMaxResponseBodySize = 64 << 20
+
 // ClientConfig configures a [Client]. Only Manager is required.
 type ClientConfig struct {
 	// Manager hands out the tenants' tokens. Required: without it every call
@@ -25,7 +32,8 @@ type ClientConfig struct {
 
 	// Client sends the requests; share one per process (or per API) so that
 	// connections are pooled across calls and tenants. Nil means a new
-	// fasthttp.Client with fasthttp's defaults.
+	// fasthttp.Client with fasthttp's defaults, except that answers are
+	// bounded by [DefaultMaxResponseBodySize].
 	Client *fasthttp.Client
 
 	// Timeout bounds each attempt (a call that is retried after a 401 makes
@@ -73,7 +81,7 @@ func NewClient(cfg ClientConfig) *Client {
 	cl := &Client{m: cfg.Manager, hc: cfg.Client, timeout: cfg.Timeout, idempotentOnly: cfg.IdempotentRetriesOnly,
 		insecure: cfg.AllowInsecureHTTP}
 	if cl.hc == nil {
-		cl.hc = &fasthttp.Client{}
+		cl.hc = &fasthttp.Client{MaxResponseBodySize: DefaultMaxResponseBodySize}
 	}
 	if cl.timeout == 0 {
 		cl.timeout = DefaultTimeout

@@ -56,7 +56,8 @@ type ProxyConfig struct {
 	// connections.
 	//
 	// Optional. Default: a new fasthttp.Client like Fiber's proxy uses
-	// (no default User-Agent, no path normalising)
+	// (no default User-Agent, no path normalising), with answers bounded by
+	// [DefaultMaxResponseBodySize]
 	Client *fasthttp.Client
 
 	// Timeout bounds each attempt; a request retried after a 401 makes two.
@@ -186,7 +187,8 @@ func Proxy(config ProxyConfig) fiber.Handler {
 	cfg.ForwardRequestHeaders = allowList("ForwardRequestHeaders", cfg.ForwardRequestHeaders, fiber.HeaderAuthorization)
 	cfg.ForwardResponseHeaders = allowList("ForwardResponseHeaders", cfg.ForwardResponseHeaders)
 	if cfg.Client == nil {
-		cfg.Client = &fasthttp.Client{NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
+		cfg.Client = &fasthttp.Client{NoDefaultUserAgentHeader: true, DisablePathNormalizing: true,
+			MaxResponseBodySize: DefaultMaxResponseBodySize}
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
