@@ -64,9 +64,13 @@ type Config struct {
 	BadCredentialsTTL time.Duration
 
 	// MaxLookups bounds how many TenantSource lookups run at once, one per
-	// tenant whose token is being fetched. Past it, Token fails at once with
-	// an error wrapping ErrTooManyLookups and starts nothing, so a flood of
-	// distinct tenant IDs cannot grow goroutines or hammer the tenant store.
+	// tenant whose token is being fetched. Past it, a caller waits for a
+	// slot in line (first come first served, as long as its context allows
+	// and at most FetchTimeout; a token past its margin but not expired is
+	// served at once instead) and then fails with an error wrapping
+	// ErrTooManyLookups, starting nothing: a flood of distinct tenant IDs
+	// cannot grow goroutines or hammer the tenant store, and a cold start
+	// of more tenants than MaxLookups queues rather than fails.
 	// A static [Tenants] map is looked up in the caller and needs no bound
 	// (an unknown ID then costs no goroutine at all). Zero means 1 024;
 	// negative means no bound.

@@ -49,9 +49,11 @@ var (
 	ErrIncompleteCredentials error = &recordError{"tenantauth: incomplete credentials"}
 
 	// ErrTooManyLookups means no fetch was started for a tenant because
-	// Config.MaxLookups TenantSource lookups were already under way: a flood
-	// of tenant IDs fails fast instead of growing goroutines and hammering
-	// the tenant store. Retry later.
+	// Config.MaxLookups TenantSource lookups were under way for as long as
+	// the caller could wait (its context, at most Config.FetchTimeout): a
+	// flood of tenant IDs waits in line instead of growing goroutines and
+	// hammering the tenant store. When the caller's context ended, the
+	// error matches its error too. Retry later.
 	ErrTooManyLookups = errors.New("tenantauth: too many tenant lookups under way")
 
 	// ErrClosed means the Manager was closed.
@@ -493,17 +495,27 @@ func (e *unknownTenantError) Unwrap() []error {
 }
 
 // busyError says that a fetch was not started because Config.MaxLookups
-// TenantSource lookups were already under way.
+// TenantSource lookups were under way for as long as the caller could wait.
 type busyError struct {
 	id    string
 	limit int
+	cause error // the caller's context error; nil when FetchTimeout ran out
 }
 
 func (e *busyError) Error() string {
-	return fmt.Sprintf("tenantauth: tenant %q: %d tenant lookups already under way; not looked up (Config.MaxLookups)", e.id, e.limit)
+	s := fmt.Sprintf("tenantauth: tenant %q: %d tenant lookups under way; not looked up (Config.MaxLookups)", e.id, e.limit)
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
 }
 
-func (e *busyError) Unwrap() error { return ErrTooManyLookups }
+func (e *busyError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{ErrTooManyLookups, e.cause}
+	}
+	return []error{ErrTooManyLookups}
+}
 
 func errConfig(msg string) error { return &configError{msg} }
 

@@ -58,17 +58,29 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 			return nil, &unknownTenantError{id: id}
 		}
 	}
-	m.mu.Lock()
-	if m.closed.Load() {
-		m.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if err := m.remembered(id, now); err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	f := m.flights[id]
-	if f == nil {
+	// slot is a lookup slot this caller waited for (see awaitLookup); it
+	// goes to the flight the caller starts, or back.
+	slot := false
+	defer func() {
+		if slot {
+			m.releaseLookup()
+		}
+	}()
+	var f *flight
+	for {
+		m.mu.Lock()
+		if m.closed.Load() {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if err := m.remembered(id, now); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		if f = m.flights[id]; f != nil {
+			f.join()
+			break
+		}
 		// A flight may have ended between the caller's miss and this lock:
 		// look again before starting another.
 		e, state := m.cache.Get(id, m.now())
@@ -86,15 +98,20 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 			m.mu.Unlock()
 			return stale, nil // its endpoint was down moments ago
 		}
-		if !m.reserveLookup() {
+		if !slot && !m.reserveLookup() {
 			m.mu.Unlock()
 			// As when the endpoint is down: a token past its safety
-			// margin but not expired beats an error.
+			// margin but not expired beats waiting, or an error.
 			if stale != nil && m.untilExpiry(&stale.tok) > 0 {
 				return stale, nil
 			}
-			return nil, &busyError{id: id, limit: m.cfg.MaxLookups}
+			if err := m.awaitLookup(ctx, id); err != nil {
+				return nil, err
+			}
+			slot = true
+			continue // another caller may have started the flight meanwhile
 		}
+		slot = false // the flight gives it back after its lookup
 		// A caller that can never give up (its context has no Done
 		// channel) would wait for the fetch anyway: it runs the flight
 		// itself, and neither it nor the flight pays a goroutine start and
@@ -107,8 +124,7 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 			m.run(id, f)
 			return m.result(f, stale)
 		}
-	} else {
-		f.join()
+		break
 	}
 	m.mu.Unlock()
 
@@ -165,19 +181,45 @@ func (m *Manager) refreshAhead(id string, cur *entry) {
 }
 
 // reserveLookup takes one of the Config.MaxLookups slots for a flight's
-// TenantSource lookup, reporting false when all are taken; the flight gives
-// it back when its lookup returns. A static Tenants map needs none. m.mu
-// must be held: increments happen only under it, so the check cannot be
-// overtaken.
+// TenantSource lookup if one is free, reporting false when all are taken;
+// the flight gives it back when its lookup returns. A static Tenants map
+// needs none.
 func (m *Manager) reserveLookup() bool {
-	if m.static || m.cfg.MaxLookups < 0 {
+	if m.lookupSlots == nil {
 		return true
 	}
-	if m.lookups.Load() >= int64(m.cfg.MaxLookups) {
+	select {
+	case m.lookupSlots <- struct{}{}:
+		return true
+	default:
 		return false
 	}
-	m.lookups.Add(1)
-	return true
+}
+
+// awaitLookup waits for a lookup slot, first come first served, for as
+// long as ctx allows and at most Config.FetchTimeout: a cold start of more
+// tenants than Config.MaxLookups queues instead of failing, while a flood
+// of tenant IDs still starts no more than MaxLookups flights.
+func (m *Manager) awaitLookup(ctx context.Context, id string) error {
+	t := time.NewTimer(m.cfg.FetchTimeout)
+	defer t.Stop()
+	select {
+	case m.lookupSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &busyError{id: id, limit: m.cfg.MaxLookups, cause: ctx.Err()}
+	case <-t.C:
+		return &busyError{id: id, limit: m.cfg.MaxLookups}
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// releaseLookup gives a lookup slot back.
+func (m *Manager) releaseLookup() {
+	if m.lookupSlots != nil {
+		<-m.lookupSlots
+	}
 }
 
 // start registers a flight and, with async, launches it in a goroutine;
@@ -383,9 +425,7 @@ var errNoProvider = errors.New("tenantauth: tenant has no Provider")
 // per spelling, each with its own token request, and Forget of one
 // spelling would leave the others holding the old token.
 func (m *Manager) lookup(ctx context.Context, id string) (Tenant, error) {
-	if !m.static && m.cfg.MaxLookups > 0 {
-		defer m.lookups.Add(-1) // deferred: a TenantSource may panic
-	}
+	defer m.releaseLookup() // deferred: a TenantSource may panic
 	t, err := m.cfg.Tenants.Tenant(ctx, id)
 	switch {
 	case errors.Is(err, ErrUnknownTenant):

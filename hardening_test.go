@@ -89,11 +89,14 @@ func TestDoneContextStartsNothing(t *testing.T) {
 }
 
 // TestLookupsBounded: a flood of distinct tenant IDs runs at most
-// MaxLookups tenant lookups at once; the others fail fast with
-// ErrTooManyLookups and start nothing. Closing leaves no goroutine.
+// MaxLookups tenant lookups, and starts at most MaxLookups flights, at
+// once; the other callers wait in line without a goroutine of their own and
+// are served when slots come back. A caller whose context ends in line
+// fails with ErrTooManyLookups and its context's error. Closing leaves no
+// goroutine.
 func TestLookupsBounded(t *testing.T) {
 	before := runtime.NumGoroutine()
-	const limit = 8
+	const limit, flood = 8, 500
 	var inLookup, maxIn atomic.Int64
 	release := make(chan struct{})
 	p := newFakeProvider("https://idp.example/token")
@@ -113,41 +116,41 @@ func TestLookupsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	var busy, ok atomic.Int64
+	var failed, ok atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i := range 500 {
+	for i := range flood {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := m.Token(ctx, fmt.Sprintf("flood-%d", i))
-			switch {
-			case errors.Is(err, tenantauth.ErrTooManyLookups):
-				busy.Add(1)
-			case err == nil:
-				ok.Add(1)
-			default:
-				t.Errorf("err = %v", err)
+			if _, err := m.Token(ctx, fmt.Sprintf("flood-%d", i)); err != nil {
+				failed.Add(1)
+				t.Errorf("flood-%d: %v", i, err)
+				return
 			}
+			ok.Add(1)
 		}()
 	}
-	// Wait until every call has either failed fast or is waiting on one of
-	// the blocked lookups.
-	for busy.Load()+inLookup.Load() < 500 && busy.Load() < 500-limit {
-		runtime.Gosched()
-		if ctx.Err() != nil {
-			t.Fatal("flood did not settle")
-		}
+	waitFor(t, "every slot to be taken", func() bool { return inLookup.Load() == limit })
+	// The rest wait in line: a caller whose context ends there leaves.
+	short, cancelShort := context.WithTimeout(context.Background(), time.Millisecond)
+	_, err = m.Token(short, "impatient")
+	cancelShort()
+	if !errors.Is(err, tenantauth.ErrTooManyLookups) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting past its deadline: %v, want ErrTooManyLookups and DeadlineExceeded", err)
+	}
+	// Flights (goroutines) beyond the callers': at most one per slot.
+	if n := runtime.NumGoroutine() - before - flood; n > limit+4 {
+		t.Fatalf("%d goroutines beyond the %d callers; want at most %d flights and a few", n, flood, limit)
 	}
 	close(release)
 	wg.Wait()
 	if got := maxIn.Load(); got > limit {
 		t.Fatalf("%d lookups at once; want at most %d", got, limit)
 	}
-	if busy.Load() < 500-limit || ok.Load() > limit {
-		t.Fatalf("busy=%d ok=%d; want ≥ %d refused fast", busy.Load(), ok.Load(), 500-limit)
+	if ok.Load() != flood || failed.Load() != 0 {
+		t.Fatalf("ok=%d failed=%d; want every caller served once slots came back", ok.Load(), failed.Load())
 	}
-	// The slots come back: a later call is looked up.
 	if _, err := m.Token(context.Background(), "later"); err != nil {
 		t.Fatalf("after the flood: %v", err)
 	}
@@ -474,7 +477,8 @@ func blockingSource(p *fakeProvider, release <-chan struct{}) tenantauth.TenantF
 }
 
 // holdLookupSlot starts a call for "blocker" and returns once its lookup
-// holds m's only lookup slot (other lookups fail with ErrTooManyLookups).
+// holds m's only lookup slot (other lookups wait, then fail with
+// ErrTooManyLookups).
 // The returned channel closes when that call returns.
 func holdLookupSlot(t *testing.T, m *tenantauth.Manager) <-chan struct{} {
 	t.Helper()
@@ -482,17 +486,15 @@ func holdLookupSlot(t *testing.T, m *tenantauth.Manager) <-chan struct{} {
 	blocked := make(chan struct{})
 	go func() {
 		defer close(blocked)
-		// A probe's lookup may hold the slot at the moment the blocker
-		// asks: it asks again until it has the slot.
-		for {
-			if _, err := m.Token(ctx, "blocker"); !errors.Is(err, tenantauth.ErrTooManyLookups) {
-				return
-			}
-			runtime.Gosched()
-		}
+		m.Token(ctx, "blocker") // waits in line if a probe holds the slot
 	}()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		if _, err := m.Token(ctx, "probe"); errors.Is(err, tenantauth.ErrTooManyLookups) {
+		// A probe waits in line for a slot: a short deadline ends its
+		// wait when the blocker holds the slot.
+		probe, cancel := context.WithTimeout(ctx, time.Millisecond)
+		_, err := m.Token(probe, "probe")
+		cancel()
+		if errors.Is(err, tenantauth.ErrTooManyLookups) {
 			return blocked
 		}
 		if time.Now().After(deadline) {

@@ -181,3 +181,15 @@ func checkNoLeak(t *testing.T, before int) {
 func breakerWatch(f func(to string)) breaker.Config {
 	return breaker.Config{OnStateChange: func(_ string, _, to breaker.State) { f(to.String()) }}
 }
+
+// waitFor polls cond, which other goroutines make true, until it holds or a
+// generous deadline passes; it asserts on the state reached, not on how
+// long it took.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

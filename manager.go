@@ -72,8 +72,10 @@ type Manager struct {
 	// static is set when cfg.Tenants is a Tenants map: it is looked up in
 	// the caller, so an unknown ID costs neither a goroutine nor a lookup
 	// slot. (Not the map itself: fmt's fallback would print it.)
-	static  bool
-	lookups atomic.Int64 // TenantSource lookups under way; incremented under mu
+	static bool
+	// lookupSlots holds one element per TenantSource lookup under way (a
+	// semaphore of Config.MaxLookups); nil when lookups are not bounded.
+	lookupSlots chan struct{}
 
 	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
 }
@@ -117,6 +119,9 @@ func New(cfg Config) (*Manager, error) {
 		log:     cfg.Logger,
 		flights: make(map[string]*flight),
 		static:  static != nil,
+	}
+	if !m.static && cfg.MaxLookups > 0 {
+		m.lookupSlots = make(chan struct{}, cfg.MaxLookups)
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

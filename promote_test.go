@@ -91,7 +91,7 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 		_, err := m.Token(context.Background(), "blocker")
 		blocked <- err
 	}()
-	waitUntil(t, "the blocker to hold the only slot", func() bool { return m.Admission(ep).InFlight == 1 })
+	waitFor(t, "the blocker to hold the only slot", func() bool { return m.Admission(ep).InFlight == 1 })
 
 	clock.Advance(7 * time.Minute) // inside the refresh window, whatever the jitter
 	for _, id := range []string{"t0", "t1"} {
@@ -99,7 +99,7 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "both refreshes to queue", func() bool { return m.Admission(ep).Queued == 2 })
+	waitFor(t, "both refreshes to queue", func() bool { return m.Admission(ep).Queued == 2 })
 
 	clock.Advance(2*time.Minute + 45*time.Second) // past the 30 s margin: t1 is stale
 	got := make(chan error, 1)
@@ -112,7 +112,7 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitUntil(t, "the caller to join t1's refresh", func() bool {
+	waitFor(t, "the caller to join t1's refresh", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		f := m.flights["t1"]
@@ -128,7 +128,7 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "t0's refresh", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.order) == 5 })
+	waitFor(t, "t0's refresh", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.order) == 5 })
 	p.mu.Lock()
 	order := fmt.Sprint(p.order)
 	p.mu.Unlock()
@@ -149,16 +149,5 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 	}
 	if st := m.Stats().Endpoints; len(st) != 1 || st[0].Endpoint != ep || st[0].Limit != 1 || st[0].InFlight != 0 {
 		t.Fatalf("Stats().Endpoints = %+v", st)
-	}
-}
-
-// waitUntil waits for cond, which another goroutine makes true; it asserts
-// nothing about timing.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(100 * time.Microsecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
