@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces everything under results/ (or $OUT): the Go micro-benchmarks
 # summarised with benchstat, the load tool's report (the fill family up to
-# 1 000 000 tenants included), and the charts.
+# 1 000 000 tenants and the cold starts on one shared provider included),
+# and the charts.
 #
-#   ./run.sh                   # ~18 min on 2 cores
+#   ./run.sh                   # ~18.5 min on 2 cores
 #   COUNT=3 SCALE=1 ./run.sh   # quicker, noisier
 #
 # Run it on an otherwise idle machine. Every figure README.md quotes is a
@@ -57,8 +58,13 @@ bench -test.bench='MemoryPerTenant' -test.benchtime 1x -test.cpu 1 -test.count 5
 # tenantauth's cached lookup against the sync.Map.Load floor (target: ≤ 2×).
 "$benchstat" -filter '.name:Lookup' -col '/impl@(syncmap tenantauth)' "$out/bench.txt" > "$out/benchstat-syncmap.txt"
 
-# -all: the default scenarios and fill-1m (~1 min for the three contenders).
+# -all: the default scenarios, the cold starts on one shared provider
+# (coldstart-503, coldstart-429: ~30 s) included, and fill-1m (~1.5 min for
+# the three contenders). To rerun only the cold starts into an existing
+# report: go run ./cmd/tokenload -scenarios coldstart-503,coldstart-429
+# -merge -out results/, then the plot line below.
 go run ./cmd/tokenload -all -scale "$scale" -out "$out" | tee "$out/tokenload.txt"
+# All the charts, coldstart.svg included.
 go run ./cmd/plot -in "$out/results.json" -out "$out"
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"

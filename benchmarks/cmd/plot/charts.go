@@ -70,11 +70,11 @@ func contenders(rep *load.Report) []string {
 }
 
 // scenarios returns the names of the load scenarios in report order: the
-// fill scenarios have their own chart.
+// fill and cold-start scenarios have their own charts.
 func scenarios(rep *load.Report) []string {
 	var out []string
 	for _, r := range rep.Results {
-		if !r.IsFill() && !slices.Contains(out, r.Scenario) {
+		if !r.IsFill() && !r.IsColdStart() && !slices.Contains(out, r.Scenario) {
 			out = append(out, r.Scenario)
 		}
 	}

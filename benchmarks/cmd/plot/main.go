@@ -12,10 +12,15 @@
 //   - fill-vs-tenants: for the scenarios of the "fill" family (fill-1k …
 //     fill-1m), the live heap per cached tenant beyond the token and the
 //     fill's CPU time per tenant against the tenant count (log), one line
-//     per contender, one panel each.
+//     per contender, one panel each;
+//   - coldstart: for the cold-start scenarios (coldstart-503,
+//     coldstart-429), grouped bars per scenario and contender of the calls
+//     that failed, the token requests the IdP refused, and the time until
+//     every tenant had a token against the ideal (tenants ÷ capacity × IdP
+//     latency).
 //
-// The two per-scenario charts leave the fill scenarios out. A chart with
-// no data in the report is skipped.
+// The two per-scenario charts leave the fill and cold-start scenarios out.
+// A chart with no data in the report is skipped.
 //
 // Usage (from benchmarks/):
 //
@@ -89,6 +94,7 @@ func render(rep *load.Report, dir, format string) ([]string, error) {
 		{"token-requests-vs-ideal", tokenChart},
 		{"latency-percentiles", latencyChart},
 		{"fill-vs-tenants", fillChart},
+		{"coldstart", coldStartChart},
 	}
 	var files []string
 	for _, c := range charts {

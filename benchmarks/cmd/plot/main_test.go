@@ -28,7 +28,28 @@ func sampleReport() *load.Report {
 			TokenRequests: uint64(1000 * f * f), IdealTokenRequests: 1000, P50: 2e6, P99: 3e6, P999: 4e6})
 	}
 	rep.Results = append(rep.Results, fillResults()...)
+	rep.Results = append(rep.Results, coldStartResults()...)
+	rep.Scenarios = append(rep.Scenarios, load.Scenario{Name: "coldstart-503", Tenants: 3000, Capacity: 16, IdPLatency: 20e6})
 	return rep
+}
+
+// coldStartResults are two cold starts of three contenders: tenantauth
+// gets every tenant a token, x/oauth2 and naive leave most without one.
+func coldStartResults() []load.Result {
+	var out []load.Result
+	for _, s := range []string{"coldstart-503", "coldstart-429"} {
+		out = append(out,
+			load.Result{Scenario: s, Family: load.ColdStartFamily, Contender: "tenantauth", Tenants: 3000, Requests: 3000, OK: 3000,
+				TokenRequests: 3005, Refusals: 5, LastTokenSeconds: 4.1, Seconds: 4.1, IdealSeconds: 3.75, Capacity: 16,
+				P50: 2e9, P99: 4e9, P999: 4e9},
+			load.Result{Scenario: s, Family: load.ColdStartFamily, Contender: "x/oauth2", Tenants: 3000, Requests: 3000, OK: 16,
+				Errors: 2984, FailedRefused: 2984, NoToken: 2984, TokenRequests: 3000, Refusals: 2984, LastTokenSeconds: 0.02,
+				Seconds: 0.03, IdealSeconds: 3.75, Capacity: 16, P50: 500, P99: 2e7, P999: 2e7},
+			load.Result{Scenario: s, Family: load.ColdStartFamily, Contender: "naive", Tenants: 3000, Requests: 3000, OK: 16,
+				Errors: 2984, FailedRefused: 2984, NoToken: 2984, TokenRequests: 3000, Refusals: 2984, LastTokenSeconds: 0.02,
+				Seconds: 0.03, IdealSeconds: 3.75, Capacity: 16, P50: 500, P99: 2e7, P999: 2e7})
+	}
+	return out
 }
 
 // fillResults are the fill family's results of three contenders.
@@ -60,8 +81,8 @@ func TestRender(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
-		if len(files) != 4 {
-			t.Fatalf("%s: wrote %v, want 4 charts", format, files)
+		if len(files) != 5 {
+			t.Fatalf("%s: wrote %v, want 5 charts", format, files)
 		}
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -133,6 +154,46 @@ func TestRenderFill(t *testing.T) {
 	}
 }
 
+// TestRenderColdStart renders a report of cold-start results only: the
+// cold-start chart with its three panels, labelled, and none of the
+// per-scenario charts (which leave the cold starts out).
+func TestRenderColdStart(t *testing.T) {
+	rep := &load.Report{Machine: load.Machine{NumCPU: 2, GoVersion: "go1.26"}, Results: coldStartResults(),
+		Scenarios: []load.Scenario{{Name: "coldstart-503", Tenants: 3000, Capacity: 16, IdPLatency: 20e6}}}
+	files, err := render(rep, t.TempDir(), "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || filepath.Base(files[0]) != "coldstart.svg" {
+		t.Fatalf("wrote %v, want coldstart.svg only", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 000 tenants at once", "16 token requests at a time (20ms each)", "failed calls", "IdP refusals",
+		"2 984", "4.10 s", "never", "ideal", "= 3.75 s", "faint", "coldstart-503", "coldstart-429", "tenantauth", "x/oauth2", "naive"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if ch, err := coldStartChart(rep); err != nil || len(ch.plots) != 3 {
+		t.Errorf("cold-start chart: %d panels, err %v; want 3", len(ch.plots), err)
+	}
+	// Without the scenarios, a generic title; without cold starts, no chart.
+	rep.Scenarios = nil
+	if got := coldStartTitle(rep, coldStarts(rep)); got != "Cold start on one shared IdP" {
+		t.Errorf("title without scenarios: %q", got)
+	}
+	if _, err := coldStartChart(&load.Report{Results: fillResults()}); err != errNoData {
+		t.Errorf("cold-start chart of fills: err = %v, want errNoData", err)
+	}
+	// The per-scenario charts leave the cold starts out.
+	if got := scenarios(sampleReport()); strings.Contains(strings.Join(got, " "), "coldstart") {
+		t.Errorf("per-scenario charts include cold starts: %v", got)
+	}
+}
+
 func TestRunArguments(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "r.json")
@@ -148,7 +209,7 @@ func TestRunArguments(t *testing.T) {
 	if err := run([]string{"-in", in, "-out", filepath.Join(dir, "charts")}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(out.String(), ".svg") != 4 {
+	if strings.Count(out.String(), ".svg") != 5 {
 		t.Errorf("stdout %q", out.String())
 	}
 	empty := filepath.Join(dir, "empty.json")

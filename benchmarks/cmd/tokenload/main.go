@@ -6,11 +6,12 @@
 //
 // Usage (from benchmarks/):
 //
-//	go run ./cmd/tokenload                      # the default scenarios, ~50 s
-//	go run ./cmd/tokenload -all                 # and fill-1m, ~80 s
+//	go run ./cmd/tokenload                      # the default scenarios, ~1.5 min
+//	go run ./cmd/tokenload -all                 # and fill-1m, ~2 min
 //	go run ./cmd/tokenload -smoke               # tiny run with checks, for CI
 //	go run ./cmd/tokenload -scenarios steady,expiry -scale 2 -out results/
 //	go run ./cmd/tokenload -scenarios fill-1k,fill-10k,fill-100k,fill-1m -out /tmp/fill
+//	go run ./cmd/tokenload -scenarios coldstart-503,coldstart-429 -merge -out results/
 //	go run ./cmd/tokenload -list
 //	go run ./cmd/tokenload -scenarios idp-outage -contenders tenantauth -cpuprofile cpu.prof
 //
@@ -26,8 +27,17 @@
 // the fill's wall and CPU time, CPU time and live heap per tenant, and then
 // the CPU time of a cached lookup over all those tenants.
 //
+// The cold-start scenarios coldstart-503 and coldstart-429 release one
+// caller per tenant (3 000) at once on an IdP that serves 16 token requests
+// at a time and refuses the rest (503, or 429 with Retry-After: 1); each
+// caller sends one request and does not retry. They report the calls that
+// failed, by kind, the IdP's refusals and token requests, and the time until
+// every tenant had a token against the ideal (tenants ÷ capacity × latency).
+//
 // The tables go to stdout, a progress line to stderr, and with -out a JSON
-// report (for cmd/plot) and a CSV file.
+// report (for cmd/plot) and a CSV file. With -merge, the results go into the
+// report already at -out, replacing those of the same scenario and
+// contender, so that a few scenarios can be rerun without the others.
 package main
 
 import (
@@ -40,6 +50,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		contenders = fs.String("contenders", strings.Join(contender.Names(), ","), "comma-separated contenders")
 		scale      = fs.Float64("scale", 1, "multiply durations, token lifetimes and event times by this (longer, steadier runs)")
 		out        = fs.String("out", "", "write the report: a directory (gets results.json and results.csv) or a .json or .csv file")
+		merge      = fs.Bool("merge", false, "with -out (a directory or a .json file): merge into the report there, replacing results of the same scenario and contender")
 		seed       = fs.Uint64("seed", 1, "seed of the workers' tenant choices")
 		quiet      = fs.Bool("q", false, "no progress line on stderr")
 		cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
@@ -157,6 +169,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *merge && (*out == "" || strings.EqualFold(filepath.Ext(*out), ".csv")) {
+		return errors.New("-merge needs -out with a directory or a .json file")
 	}
 
 	pool := load.Defaults()
@@ -238,10 +253,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if opt.Terminal {
 					fmt.Fprint(stderr, "\r\x1b[K")
 				}
-				if res.IsFill() {
+				switch {
+				case res.IsColdStart():
+					all := "not every tenant"
+					if secs, ok := res.AllTokensSeconds(); ok {
+						all = fmt.Sprintf("every tenant in %.2fs", secs)
+					}
+					fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %d of %d calls failed, %d refusals, %s had a token (ideal %.2fs)\n",
+						s.Name, n, res.FailedCalls(), res.Requests, res.Refusals, all, res.IdealSeconds)
+				case res.IsFill():
 					fmt.Fprintf(stderr, "tokenload: %-12s %-10s done: %d tenants in %.2fs, %.0f ns CPU and %.0f B per tenant, lookup %.1f ns CPU\n",
 						s.Name, n, res.FillTenants, res.FillSeconds, res.FillCPUPerTenant, res.BytesPerTenant, res.LookupCPUNs)
-				} else {
+				default:
 					warm := ""
 					if s.Warm {
 						warm = fmt.Sprintf(", warm-up %.2fs", res.WarmSeconds)
@@ -262,6 +285,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	writeRatios(stdout, rep)
 	if *out != "" {
+		if *merge {
+			var err error
+			if rep, err = mergeInto(*out, rep); err != nil {
+				return err
+			}
+		}
 		if err := writeOut(*out, rep); err != nil {
 			return err
 		}
@@ -301,6 +330,18 @@ func writeRatios(w io.Writer, rep *load.Report) {
 			fmt.Fprintln(w, "tenantauth relative to x/oauth2 (same run):")
 			printed = true
 		}
+		if ta.IsColdStart() {
+			allTokens := func(r load.Result) string {
+				if secs, ok := r.AllTokensSeconds(); ok {
+					return fmt.Sprintf("%.2fs", secs)
+				}
+				return "never"
+			}
+			fmt.Fprintf(w, "  %-13s failed calls %d vs %d  IdP refusals %d vs %d  token requests %d vs %d  every tenant a token: %s vs %s (ideal %.2fs)\n",
+				s.Name, ta.FailedCalls(), o2.FailedCalls(), ta.Refusals, o2.Refusals, ta.TokenRequests, o2.TokenRequests,
+				allTokens(ta), allTokens(o2), ta.IdealSeconds)
+			continue
+		}
 		if ta.IsFill() {
 			fmt.Fprintf(w, "  %-13s fill CPU %s  fill time %s  B/tenant %s  lookup CPU %s  filled %d vs %d\n",
 				s.Name, ratio(ta.FillCPUSeconds, o2.FillCPUSeconds), ratio(ta.FillSeconds, o2.FillSeconds),
@@ -323,6 +364,51 @@ func ratio(a, b float64) string {
 		return "  ∞ "
 	}
 	return fmt.Sprintf("×%.2f", a/b)
+}
+
+// mergeInto reads the report at out (a directory's results.json, or a
+// .json file) and returns it with rep merged in: each result of rep
+// replaces the one of the same scenario and contender, or is appended; so
+// are the scenarios, by name. Reports of different machines are not
+// merged. A missing report is no error: rep is returned as it is.
+func mergeInto(out string, rep *load.Report) (*load.Report, error) {
+	path := out
+	if !strings.EqualFold(filepath.Ext(out), ".json") {
+		path = filepath.Join(out, "results.json")
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return rep, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	old, err := load.ReadReport(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("-merge: %s: %w", path, err)
+	}
+	if old.Machine != rep.Machine {
+		return nil, fmt.Errorf("-merge: %s comes from another machine (%+v, this one %+v); rerun everything instead", path, old.Machine, rep.Machine)
+	}
+	for _, s := range rep.Scenarios {
+		i := slices.IndexFunc(old.Scenarios, func(o load.Scenario) bool { return o.Name == s.Name })
+		if i < 0 {
+			old.Scenarios = append(old.Scenarios, s)
+		} else {
+			old.Scenarios[i] = s
+		}
+	}
+	for _, r := range rep.Results {
+		i := slices.IndexFunc(old.Results, func(o load.Result) bool { return o.Scenario == r.Scenario && o.Contender == r.Contender })
+		if i < 0 {
+			old.Results = append(old.Results, r)
+		} else {
+			old.Results[i] = r
+		}
+	}
+	old.Merged = append(old.Merged, load.MergedRun{Command: rep.Command, Started: rep.Started})
+	return old, nil
 }
 
 // writeOut writes the report to a directory (results.json, results.csv) or
@@ -393,6 +479,9 @@ func checkSmoke(rep *load.Report) error {
 				errs = append(errs, fmt.Errorf("%s: %d errors and %d 401s in steady state", id, r.Errors, r.Unauthorized))
 			}
 		}
+		if r.IsColdStart() {
+			errs = append(errs, checkColdStart(id, r)...)
+		}
 		if r.IsFill() {
 			errs = append(errs, checkFill(id, r)...)
 		}
@@ -423,6 +512,35 @@ func checkFill(id string, r load.Result) []error {
 	if r.Lookups == 0 || r.LookupErrors != 0 || r.LookupFetches != 0 {
 		errs = append(errs, fmt.Errorf("%s: %d lookups, %d failed, %d fetched: want every one a hit",
 			id, r.Lookups, r.LookupErrors, r.LookupFetches))
+	}
+	return errs
+}
+
+// checkColdStart checks a cold start: one request per tenant; for
+// tenantauth, every caller got its token and the IdP refused fewer requests
+// than there are tenants (the admission limit learnt the capacity instead
+// of pushing); for the others, which fetch once per caller without
+// retrying, exactly one token request per tenant and every refusal a
+// failed call.
+func checkColdStart(id string, r load.Result) []error {
+	var errs []error
+	if r.Requests != uint64(r.Tenants) {
+		errs = append(errs, fmt.Errorf("%s: %d requests for %d tenants, want one each", id, r.Requests, r.Tenants))
+	}
+	switch r.Contender {
+	case contender.NameTenantauth:
+		if r.NoToken != 0 || r.OK != uint64(r.Tenants) {
+			errs = append(errs, fmt.Errorf("%s: %d of %d callers got no token (refused %d, queue %d, lookups %d, breaker %d, timeout %d)",
+				id, r.NoToken, r.Tenants, r.FailedRefused, r.FailedQueue, r.FailedLookups, r.FailedBreaker, r.FailedTimeout))
+		}
+		if r.Refusals >= uint64(r.Tenants) {
+			errs = append(errs, fmt.Errorf("%s: the IdP refused %d token requests for %d tenants", id, r.Refusals, r.Tenants))
+		}
+	default:
+		if r.TokenRequests != uint64(r.Tenants) || r.FailedCalls() != r.Refusals {
+			errs = append(errs, fmt.Errorf("%s: %d token requests for %d tenants (want one each), %d failed calls for %d refusals",
+				id, r.TokenRequests, r.Tenants, r.FailedCalls(), r.Refusals))
+		}
 	}
 	return errs
 }

@@ -278,3 +278,36 @@ func TestTenantauthCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRefusalsSurface: a refusal for capacity reaches tenantauth's Provider
+// as a TokenError with the refusal's status and Retry-After (what the real
+// providers parse), and the other contenders' callers as an error matching
+// standin.ErrOverloaded.
+func TestRefusalsSurface(t *testing.T) {
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		w := newWorld(standin.IdPConfig{Tenants: 2, Latency: time.Hour, Capacity: 1, RefusalStatus: status, RetryAfter: time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		held := make(chan struct{})
+		go func() {
+			defer close(held)
+			_, _ = w.idp.Issue(ctx, "t0") // holds the only slot until cancel
+		}()
+		for w.idp.Stats().PeakConcurrent < 1 {
+			time.Sleep(time.Millisecond)
+		}
+		_, err := (&provider{idp: w.idp}).Exchange(context.Background(), tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "t1"}})
+		var te *tenantauth.TokenError
+		if !errors.As(err, &te) || te.StatusCode != status || te.RetryAfter != time.Second || te.Endpoint != endpoint {
+			t.Errorf("%d: tenantauth provider error %#v, want a TokenError{%d, RetryAfter 1s}", status, err, status)
+		}
+		for _, name := range []string{NameOAuth2, NameNaive} {
+			c := w.contender(t, name, 2)
+			resp, err := c.RoundTrip(requestFor(t, "t1"))
+			if !errors.Is(err, standin.ErrOverloaded) || resp != nil {
+				t.Errorf("%d: %s: resp %v, err %v; want the refusal", status, name, resp, err)
+			}
+		}
+		cancel()
+		<-held
+	}
+}

@@ -71,7 +71,13 @@ func (p *provider) Endpoint() string { return endpoint }
 
 func (p *provider) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
 	t, err := p.idp.Issue(ctx, req.Credentials.ClientID)
+	var overload *standin.OverloadError
 	switch {
+	case errors.As(err, &overload):
+		// What a provider makes of a 503 or 429 refusal, Retry-After
+		// parsed: the admission limiter backs off (and pauses the endpoint
+		// for the Retry-After), the Manager retries it.
+		return nil, &tenantauth.TokenError{Endpoint: endpoint, StatusCode: overload.StatusCode, RetryAfter: overload.RetryAfter}
 	case errors.Is(err, standin.ErrUnavailable):
 		// What a real provider returns for a 503: the breaker counts it
 		// and the Manager retries it.

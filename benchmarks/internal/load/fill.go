@@ -34,10 +34,9 @@ func runFill(ctx context.Context, sc Scenario, name string, opt Options) (Result
 	r := &runner{
 		sc:    sc,
 		clock: clock,
-		idp: standin.NewIdP(standin.IdPConfig{Tenants: sc.Tenants, Latency: sc.IdPLatency,
-			Lifetime: sc.lifetime(), FaultRate: sc.FaultRate}, clock),
-		api:  standin.NewAPI(clock),
-		reqs: requests(ids),
+		idp:   standin.NewIdP(sc.idpConfig(), clock),
+		api:   standin.NewAPI(clock),
+		reqs:  requests(ids),
 	}
 	workers := make([]*worker, sc.Workers)
 	for i := range workers {

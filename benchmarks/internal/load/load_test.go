@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,15 @@ func TestValidate(t *testing.T) {
 		{"negative rounds", func(s *Scenario) { s.Traffic, s.Rounds = Fill, -1 }, false},
 		{"warm fill", func(s *Scenario) { s.Traffic, s.Warm = Fill, true }, false},
 		{"fill with revocation", func(s *Scenario) { s.Traffic, s.RevokeAt = Fill, time.Second }, false},
+		{"coldstart", func(s *Scenario) {
+			s.Traffic, s.Capacity, s.RefusalStatus, s.RetryAfter = ColdStart, 4, 429, time.Second
+		}, true},
+		{"coldstart without capacity", func(s *Scenario) { s.Traffic = ColdStart }, true},
+		{"warm coldstart", func(s *Scenario) { s.Traffic, s.Warm = ColdStart, true }, false},
+		{"coldstart with outage", func(s *Scenario) { s.Traffic, s.OutageUntil = ColdStart, time.Second }, false},
+		{"negative capacity", func(s *Scenario) { s.Capacity = -1 }, false},
+		{"negative Retry-After", func(s *Scenario) { s.RetryAfter = -1 }, false},
+		{"refusal status 500", func(s *Scenario) { s.Capacity, s.RefusalStatus = 4, 500 }, false},
 	}
 	for _, tt := range tests {
 		s := good
@@ -85,6 +95,39 @@ func TestFillScenarios(t *testing.T) {
 	}
 	if got := spaced(1_234_567) + "|" + spaced(999); got != "1 234 567|999" {
 		t.Errorf("spaced: %q", got)
+	}
+}
+
+func TestColdStartScenarios(t *testing.T) {
+	var names []string
+	for _, s := range Defaults() {
+		if s.Family != ColdStartFamily {
+			continue
+		}
+		names = append(names, s.Name)
+		if s.Traffic != ColdStart || s.Tenants != 3000 || s.Capacity != 16 || s.IdPLatency != 20*time.Millisecond {
+			t.Errorf("cold start %+v", s)
+		}
+		if got := s.IdealColdStart(); got != 3750*time.Millisecond {
+			t.Errorf("%s: ideal %v, want 3.75s (3 000 ÷ 16 × 20 ms)", s.Name, got)
+		}
+		if r := s.Resolved(); r.Workers != s.Tenants {
+			t.Errorf("%s: %d workers, want one per tenant", s.Name, r.Workers)
+		}
+		if sc := s.Scaled(2); sc.RetryAfter != s.RetryAfter || sc.Duration != 2*s.Duration {
+			t.Errorf("%s: Scaled(2) = %+v", s.Name, sc)
+		}
+	}
+	if strings.Join(names, " ") != "coldstart-503 coldstart-429" {
+		t.Errorf("default cold starts %v", names)
+	}
+	for _, s := range Smoke() {
+		if s.Family == ColdStartFamily && (s.Tenants > 200 || s.RetryAfter > 50*time.Millisecond || s.Duration > 10*time.Second) {
+			t.Errorf("smoke cold start too large: %+v", s)
+		}
+	}
+	if got := (Scenario{IdPLatency: time.Second}).IdealColdStart(); got != time.Second {
+		t.Errorf("ideal without capacity %v, want one latency", got)
 	}
 }
 
@@ -221,6 +264,8 @@ func TestRunSmallScenarios(t *testing.T) {
 					}
 				case s.Traffic == Fill:
 					checkFill(t, s, res)
+				case s.Traffic == ColdStart:
+					checkColdStart(t, name, res)
 				case s.Name == "steady":
 					if res.Errors != 0 || res.Unauthorized != 0 || res.Waited != 0 || res.TokenRequests != uint64(s.Tenants) {
 						t.Errorf("steady: errors %d, 401s %d, waited %d, token requests %d (want 0, 0, 0, %d)",
@@ -254,6 +299,104 @@ func checkFill(t *testing.T, s Scenario, res Result) {
 	}
 	if runtime.GOOS == "linux" && (res.FillCPUSeconds <= 0 || res.FillCPUPerTenant <= 0) {
 		t.Errorf("fill: CPU %.6f s, %.0f ns per tenant", res.FillCPUSeconds, res.FillCPUPerTenant)
+	}
+}
+
+// checkColdStart checks what a cold start must always show: one request
+// per tenant, whose failures add up; tenantauth gets every caller its token
+// with fewer IdP refusals than tenants; x/oauth2 and naive, which fetch
+// once per caller and do not retry, make exactly one token request per
+// tenant, and every refusal is a failed call.
+func checkColdStart(t *testing.T, name string, res Result) {
+	t.Helper()
+	if res.Requests != uint64(res.Tenants) || res.Workers != res.Tenants || res.IdealTokenRequests != uint64(res.Tenants) {
+		t.Errorf("cold start: %d requests from %d workers, ideal %d, for %d tenants", res.Requests, res.Workers, res.IdealTokenRequests, res.Tenants)
+	}
+	if res.NoToken != int(res.FailedCalls()) || res.FailedCalls() != res.Errors+res.Unauthorized+res.Forbidden+res.OtherStatus ||
+		res.Errors < res.FailedRefused+res.FailedQueue+res.FailedLookups+res.FailedBreaker+res.FailedTimeout {
+		t.Errorf("failures do not add up: %+v", res)
+	}
+	if !(res.IdealSeconds > 0) || res.LastTokenSeconds > res.Seconds || (res.OK > 0) != (res.LastTokenSeconds > 0) {
+		t.Errorf("ideal %.3fs, last token %.3fs, ended %.3fs", res.IdealSeconds, res.LastTokenSeconds, res.Seconds)
+	}
+	if res.Capacity > 0 && res.RefusalStatus != 503 && res.RefusalStatus != 429 {
+		t.Errorf("refusal status %d", res.RefusalStatus)
+	}
+	switch name {
+	case contender.NameTenantauth:
+		if res.OK != uint64(res.Tenants) || res.NoToken != 0 {
+			t.Errorf("tenantauth: %d of %d callers got a token (refused %d, queue %d, lookups %d, breaker %d, timeout %d)",
+				res.OK, res.Tenants, res.FailedRefused, res.FailedQueue, res.FailedLookups, res.FailedBreaker, res.FailedTimeout)
+		}
+		if _, ok := res.AllTokensSeconds(); !ok || res.Refusals >= uint64(res.Tenants) || res.TokenRequests != uint64(res.Tenants)+res.Refusals {
+			t.Errorf("tenantauth: %d IdP refusals, %d token requests for %d tenants", res.Refusals, res.TokenRequests, res.Tenants)
+		}
+	default:
+		if res.TokenRequests != uint64(res.Tenants) || res.FailedCalls() != res.Refusals || res.FailedRefused != res.Refusals {
+			t.Errorf("%s: %d token requests for %d tenants, %d failed calls (%d refused) for %d IdP refusals",
+				name, res.TokenRequests, res.Tenants, res.FailedCalls(), res.FailedRefused, res.Refusals)
+		}
+	}
+}
+
+// TestColdStart: a cold start on an IdP whose capacity is far below the
+// tenants. tenantauth's admission limit learns the capacity: every caller
+// gets its token, in both refusal dialects. x/oauth2 and the naive map push
+// every caller's token request at once: the IdP refuses most, and each
+// refusal is a caller without a token. (100 callers would have to arrive
+// over 5 s for 2 slots of 100 ms to serve them all; they arrive together.)
+func TestColdStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the load tool")
+	}
+	base := Scenario{Family: ColdStartFamily, Tenants: 100, Traffic: ColdStart, Duration: time.Minute,
+		Lifetime: time.Hour, Capacity: 2, IdPLatency: 100 * time.Millisecond}
+	dialects := []struct {
+		status     int
+		retryAfter time.Duration
+	}{{503, 0}, {429, 20 * time.Millisecond}}
+	for _, d := range dialects {
+		for _, name := range contender.Names() {
+			s := base
+			s.Name, s.RefusalStatus, s.RetryAfter = "cold-"+strconv.Itoa(d.status), d.status, d.retryAfter
+			if name == contender.NameTenantauth {
+				// 100 tokens, 2 at a time: 50 rounds; keep them short.
+				s.IdPLatency = 5 * time.Millisecond
+			}
+			t.Run(s.Name+"/"+strings.ReplaceAll(name, "/", "-"), func(t *testing.T) {
+				res, err := Run(context.Background(), s, name, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkColdStart(t, name, res)
+				if name != contender.NameTenantauth && (res.FailedCalls() == 0 || res.NoToken == 0) {
+					t.Errorf("%s: no failed call with 100 callers at once on 2 slots", name)
+				}
+			})
+		}
+	}
+}
+
+// TestColdStartDeadline: callers whose deadline (Duration) passes before
+// the IdP answers fail with a timeout, and the run ends.
+func TestColdStartDeadline(t *testing.T) {
+	s := Scenario{Name: "cold-deadline", Family: ColdStartFamily, Tenants: 20, Traffic: ColdStart,
+		Duration: 50 * time.Millisecond, IdPLatency: time.Hour}
+	for _, name := range contender.Names() {
+		if name == contender.NameOAuth2 {
+			continue // x/oauth2's TokenSource has no context: it would wait the hour
+		}
+		res, err := Run(context.Background(), s, name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OK != 0 || res.NoToken != s.Tenants || res.FailedTimeout != uint64(s.Tenants) || res.LastTokenSeconds != 0 {
+			t.Errorf("%s: %d ok, %d without token, %d timeouts, last token %.3fs; want every caller timed out",
+				name, res.OK, res.NoToken, res.FailedTimeout, res.LastTokenSeconds)
+		}
+		if _, ok := res.AllTokensSeconds(); ok {
+			t.Errorf("%s: AllTokensSeconds ok with no token", name)
+		}
 	}
 }
 

@@ -23,6 +23,16 @@ type Report struct {
 	Started   time.Time  `json:"started"`
 	Scenarios []Scenario `json:"scenarios"`
 	Results   []Result   `json:"results"`
+	// Merged lists the runs whose results were merged in later
+	// (tokenload -merge): their results replaced those of the same
+	// scenario and contender.
+	Merged []MergedRun `json:"merged,omitempty"`
+}
+
+// A MergedRun is a tokenload run merged into an earlier report.
+type MergedRun struct {
+	Command string    `json:"command"`
+	Started time.Time `json:"started"`
 }
 
 // Machine describes the computer a report was made on.
@@ -90,6 +100,8 @@ var csvHeader = []string{
 	"fill_tenants", "fill_rounds", "fill_seconds", "fill_cpu_seconds", "fill_cpu_ns_per_tenant",
 	"bytes_per_tenant", "total_bytes_per_tenant",
 	"lookups", "lookup_seconds", "lookup_cpu_ns", "lookup_fetches", "lookup_errors",
+	"refusals", "failed_refused", "failed_queue", "failed_lookups", "failed_breaker", "failed_timeout",
+	"no_token", "last_token_seconds", "ideal_seconds", "capacity", "refusal_status",
 }
 
 // WriteCSV writes one row per result.
@@ -112,6 +124,8 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(r.FillTenants), strconv.Itoa(r.FillRounds), f(r.FillSeconds), f(r.FillCPUSeconds), f(r.FillCPUPerTenant),
 			f(r.BytesPerTenant), f(r.TotalBytesPerTenant),
 			u(r.Lookups), f(r.LookupSeconds), f(r.LookupCPUNs), u(r.LookupFetches), u(r.LookupErrors),
+			u(r.Refusals), u(r.FailedRefused), u(r.FailedQueue), u(r.FailedLookups), u(r.FailedBreaker), u(r.FailedTimeout),
+			strconv.Itoa(r.NoToken), f(r.LastTokenSeconds), f(r.IdealSeconds), strconv.Itoa(r.Capacity), strconv.Itoa(r.RefusalStatus),
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -122,26 +136,36 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 }
 
 // WriteTable writes the human-readable tables tokenload prints: one for the
-// load scenarios and, after a blank line, one for the fill scenarios.
+// load scenarios, one for the fill scenarios and one for the cold starts,
+// each left out when it would be empty, separated by blank lines.
 func (rep *Report) WriteTable(w io.Writer) error {
-	var loads, fills []Result
+	var loads, fills, colds []Result
 	for _, r := range rep.Results {
-		if r.IsFill() {
+		switch {
+		case r.IsFill():
 			fills = append(fills, r)
-		} else {
+		case r.IsColdStart():
+			colds = append(colds, r)
+		default:
 			loads = append(loads, r)
 		}
 	}
-	if len(loads) > 0 {
-		if err := writeLoadTable(w, loads); err != nil {
-			return err
+	tables := []struct {
+		results []Result
+		write   func(io.Writer, []Result) error
+	}{{loads, writeLoadTable}, {fills, writeFillTable}, {colds, writeColdStartTable}}
+	first := true
+	for _, t := range tables {
+		if len(t.results) == 0 {
+			continue
 		}
-	}
-	if len(fills) > 0 {
-		if len(loads) > 0 {
+		if !first {
 			fmt.Fprintln(w)
 		}
-		return writeFillTable(w, fills)
+		first = false
+		if err := t.write(w, t.results); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -174,6 +198,27 @@ func writeFillTable(w io.Writer, results []Result) error {
 			Nanos(int64(r.FillSeconds*1e9)), Nanos(int64(r.FillCPUSeconds*1e9)), Nanos(int64(r.FillCPUPerTenant)),
 			r.BytesPerTenant, r.TotalBytesPerTenant, r.TokenRequests, r.Errors+r.Unauthorized+r.Forbidden+r.OtherStatus,
 			Nanos(r.P99), Bytes(r.PeakHeapGain), Count(float64(r.Lookups)), nanosFrac(r.LookupCPUNs), r.LookupFetches)
+	}
+	return tw.Flush()
+}
+
+// writeColdStartTable: per cold start, the callers that got their token
+// and those that did not, by kind of failure; the IdP's refusals and token
+// requests; the time until every tenant had a token ("—" when some never
+// did) against the ideal, and when the last call returned; the calls'
+// latency.
+func writeColdStartTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "cold start\tcontender\ttenants\tcapacity\tok\tfailed\trefused\tqueue\tlookups\tbreaker\ttimeout\tIdP refusals\ttoken req\tall tokens\tideal\tended\tp50\tp99\t")
+	for _, r := range results {
+		all := "—"
+		if s, ok := r.AllTokensSeconds(); ok {
+			all = Nanos(int64(s * 1e9))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Scenario, r.Contender, r.Tenants, r.Capacity, r.OK, r.FailedCalls(), r.FailedRefused, r.FailedQueue,
+			r.FailedLookups, r.FailedBreaker, r.FailedTimeout, r.Refusals, r.TokenRequests, all,
+			Nanos(int64(r.IdealSeconds*1e9)), Nanos(int64(r.Seconds*1e9)), Nanos(r.P50), Nanos(r.P99))
 	}
 	return tw.Flush()
 }

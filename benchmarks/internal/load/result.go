@@ -97,7 +97,61 @@ type Result struct {
 	LookupCPUNs   float64 `json:"lookup_cpu_ns,omitempty"`
 	LookupFetches uint64  `json:"lookup_fetches,omitempty"`
 	LookupErrors  uint64  `json:"lookup_errors,omitempty"`
+
+	// Refusals counts the token requests the IdP refused for capacity
+	// (Scenario.Capacity); left out of the JSON when zero.
+	Refusals uint64 `json:"refusals,omitempty"`
+
+	// The cold-start scenarios' figures (Traffic ColdStart, Family
+	// "coldstart"); zero and left out of the JSON for the others. Each
+	// tenant has one caller that makes one request: Requests is Tenants,
+	// and every request that failed (an error or a status other than 200)
+	// is a tenant without a token.
+	//
+	// The failed calls (Errors) by kind: the IdP's refusal reached the
+	// caller (FailedRefused: standin.ErrOverloaded, or a 429 or 503
+	// tenantauth.TokenError). Or the client failed the call without asking
+	// the IdP: its admission queue was full or would not have served the
+	// call in time (FailedQueue: admission.ErrOverloaded), its tenant
+	// lookups were saturated (FailedLookups: tenantauth.ErrTooManyLookups,
+	// Config.MaxLookups), its circuit breaker was open (FailedBreaker).
+	// Or the caller's deadline (Scenario.Duration) passed first
+	// (FailedTimeout). The rest of Errors is other errors.
+	FailedRefused uint64 `json:"failed_refused,omitempty"`
+	FailedQueue   uint64 `json:"failed_queue,omitempty"`
+	FailedLookups uint64 `json:"failed_lookups,omitempty"`
+	FailedBreaker uint64 `json:"failed_breaker,omitempty"`
+	FailedTimeout uint64 `json:"failed_timeout,omitempty"`
+	// NoToken counts the tenants whose call failed: they had no token when
+	// the run ended.
+	NoToken int `json:"no_token,omitempty"`
+	// LastTokenSeconds is when the last successful call returned, from the
+	// callers' release: with NoToken 0, the time until every tenant had a
+	// token. (Seconds is when the last call returned, failed or not.)
+	LastTokenSeconds float64 `json:"last_token_seconds,omitempty"`
+	// IdealSeconds is the fastest possible cold start on the IdP:
+	// Tenants ÷ Capacity × IdP latency (Scenario.IdealColdStart).
+	IdealSeconds float64 `json:"ideal_seconds,omitempty"`
+	// Capacity is the IdP's (Scenario.Capacity) and RefusalStatus the
+	// status of its refusals, for the charts.
+	Capacity      int `json:"capacity,omitempty"`
+	RefusalStatus int `json:"refusal_status,omitempty"`
 }
 
 // IsFill reports whether r is the result of a fill scenario.
 func (r Result) IsFill() bool { return r.Family == FillFamily }
+
+// IsColdStart reports whether r is the result of a cold-start scenario.
+func (r Result) IsColdStart() bool { return r.Family == ColdStartFamily }
+
+// FailedCalls counts the requests that did not end in a 200.
+func (r Result) FailedCalls() uint64 { return r.Requests - min(r.OK, r.Requests) }
+
+// AllTokensSeconds is the time until every tenant had a token, and false
+// when some never got one in the run.
+func (r Result) AllTokensSeconds() (float64, bool) {
+	if r.NoToken > 0 || r.OK == 0 {
+		return 0, false
+	}
+	return r.LastTokenSeconds, true
+}

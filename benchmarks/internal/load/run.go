@@ -81,15 +81,17 @@ func Run(ctx context.Context, sc Scenario, name string, opt Options) (Result, er
 		return Result{}, err
 	}
 	sc = sc.Resolved()
-	if sc.Traffic == Fill {
+	switch sc.Traffic {
+	case Fill:
 		return runFill(ctx, sc, name, opt)
+	case ColdStart:
+		return runColdStart(ctx, sc, name, opt)
 	}
 	clock := standin.NewClock()
 	r := &runner{
 		sc:    sc,
 		clock: clock,
-		idp: standin.NewIdP(standin.IdPConfig{Tenants: sc.Tenants, Latency: sc.IdPLatency,
-			Lifetime: sc.lifetime(), FaultRate: sc.FaultRate}, clock),
+		idp:   standin.NewIdP(sc.idpConfig(), clock),
 		api:   standin.NewAPI(clock),
 		reqs:  requests(standin.TenantIDs(sc.Tenants)),
 		track: newTracker(sc.Tenants, int64(min(sc.lifetime()/1000, time.Millisecond))),
@@ -206,10 +208,13 @@ func Run(ctx context.Context, sc Scenario, name string, opt Options) (Result, er
 // requests builds one GET per tenant ID, to the tenant's API host, with the
 // tenant in its context. The contenders must not modify requests, so every
 // worker sends the same ones (the race detector checks that in the tests).
-func requests(ids []string) []*http.Request {
+func requests(ids []string) []*http.Request { return requestsWith(context.Background(), ids) }
+
+// requestsWith is requests with ctx under the tenant.
+func requestsWith(ctx context.Context, ids []string) []*http.Request {
 	out := make([]*http.Request, len(ids))
 	for i, id := range ids {
-		req, err := http.NewRequestWithContext(tenantauth.WithTenant(context.Background(), id),
+		req, err := http.NewRequestWithContext(tenantauth.WithTenant(ctx, id),
 			http.MethodGet, "https://"+standin.TenantHost(id)+"/v1/ping", nil)
 		if err != nil {
 			panic(err) // unreachable: the URL is well formed

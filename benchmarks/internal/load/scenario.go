@@ -1,8 +1,9 @@
 // Package load runs the token-load scenarios of cmd/tokenload: N tenants
-// with Zipf-distributed (or herd) traffic from C workers, or one fill of N
-// cold tenants followed by cached lookups, through one contender, against
-// the in-process stand-in IdP and no-op API of package standin, and
-// measures what each contender costs.
+// with Zipf-distributed (or herd) traffic from C workers, one fill of N
+// cold tenants followed by cached lookups, or a cold start of N tenants at
+// once on an IdP of limited capacity, through one contender, against the
+// in-process stand-in IdP and no-op API of package standin, and measures
+// what each contender costs.
 package load
 
 import (
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/tenantauth/tenantauth/benchmarks/internal/standin"
 )
 
 // Traffic is how the workers pick tenants.
@@ -31,7 +34,18 @@ const (
 	// contender keeps per tenant are measured, then Lookups cached lookups
 	// cycling through every tenant. See [Result.FillCPUPerTenant].
 	Fill Traffic = "fill"
+	// ColdStart sends exactly one request per tenant, all at once: one
+	// caller goroutine per tenant (Workers is Tenants), released together
+	// into a contender that starts empty, against an IdP that usually has
+	// a Capacity. A caller does not retry: a failed call is a failed call,
+	// as for a user whose request failed. See [Result.NoToken].
+	ColdStart Traffic = "coldstart"
 )
+
+// ColdStartFamily is the family of the cold-start scenarios; cmd/plot draws
+// their failed calls, the IdP's refusals and the time until every tenant
+// had a token.
+const ColdStartFamily = "coldstart"
 
 // FillFamily is the family of the fill scenarios (fill-1k … fill-1m); cmd/plot
 // draws their memory and CPU per tenant against the tenant count.
@@ -51,7 +65,7 @@ type Scenario struct {
 	Family  string `json:"family,omitempty"`
 	Tenants int    `json:"tenants"`
 	// Workers is the number of concurrent load goroutines. Zero means
-	// GOMAXPROCS: each worker is CPU-bound (the IdP and the API are in
+	// GOMAXPROCS (ColdStart traffic: always Tenants): each worker is CPU-bound (the IdP and the API are in
 	// process), so more workers than Ps measure the Go scheduler's run
 	// queue (p99.9 of ~10 ms, whatever the auth layer) rather than the
 	// auth layer. Herd traffic needs many, to crowd every cold tenant.
@@ -85,6 +99,14 @@ type Scenario struct {
 	Lifetime time.Duration `json:"lifetime_ns"`
 	// FaultRate is the fraction of token requests that fail (503).
 	FaultRate float64 `json:"fault_rate,omitempty"`
+	// Capacity is how many token requests the IdP serves at once; one
+	// more is refused at once with RefusalStatus (503 when zero) or 429,
+	// and RetryAfter when set. Zero means no limit. See
+	// standin.IdPConfig. RetryAfter, like IdPLatency, is the IdP's and is
+	// not scaled.
+	Capacity      int           `json:"capacity,omitempty"`
+	RefusalStatus int           `json:"refusal_status,omitempty"`
+	RetryAfter    time.Duration `json:"retry_after_ns,omitempty"`
 	// RevokeAt, when positive, revokes every token issued so far at that
 	// offset: the API answers 401 to them (a 401 storm).
 	RevokeAt time.Duration `json:"revoke_at_ns,omitempty"`
@@ -112,6 +134,12 @@ func (s Scenario) Validate() error {
 	if s.FaultRate < 0 || s.FaultRate > 1 {
 		errs = append(errs, errors.New("FaultRate outside [0, 1]"))
 	}
+	if s.Capacity < 0 || s.RetryAfter < 0 {
+		errs = append(errs, errors.New("negative Capacity or RetryAfter"))
+	}
+	if s.RefusalStatus != 0 && s.RefusalStatus != 503 && s.RefusalStatus != 429 {
+		errs = append(errs, fmt.Errorf("RefusalStatus %d: want 503 or 429", s.RefusalStatus))
+	}
 	switch s.Traffic {
 	case Zipf:
 		if !(s.ZipfS > 1) {
@@ -125,6 +153,10 @@ func (s Scenario) Validate() error {
 		if s.Warm || s.RevokeAt > 0 || s.OutageUntil > 0 {
 			errs = append(errs, errors.New("fill traffic starts cold and has no events (Warm, RevokeAt, OutageUntil)"))
 		}
+	case ColdStart:
+		if s.Warm || s.RevokeAt > 0 || s.OutageUntil > 0 {
+			errs = append(errs, errors.New("coldstart traffic starts cold and has no events (Warm, RevokeAt, OutageUntil)"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown traffic %q", s.Traffic))
 	}
@@ -134,8 +166,12 @@ func (s Scenario) Validate() error {
 	return nil
 }
 
-// Resolved returns s with Workers zero replaced by GOMAXPROCS.
+// Resolved returns s with Workers zero replaced by GOMAXPROCS, and Workers
+// of ColdStart traffic set to Tenants (one caller per tenant).
 func (s Scenario) Resolved() Scenario {
+	if s.Traffic == ColdStart {
+		s.Workers = s.Tenants
+	}
 	if s.Workers == 0 {
 		s.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -156,6 +192,22 @@ func (s Scenario) lifetime() time.Duration {
 		return time.Hour
 	}
 	return s.Lifetime
+}
+
+// idpConfig is the stand-in IdP of the scenario.
+func (s Scenario) idpConfig() standin.IdPConfig {
+	return standin.IdPConfig{Tenants: s.Tenants, Latency: s.IdPLatency, Lifetime: s.lifetime(), FaultRate: s.FaultRate,
+		Capacity: s.Capacity, RefusalStatus: s.RefusalStatus, RetryAfter: s.RetryAfter}
+}
+
+// IdealColdStart is how long a cold start of s would take at best: one
+// token per tenant, Capacity of them at a time, each taking IdPLatency
+// (Tenants ÷ Capacity × IdPLatency). Without a capacity, one IdPLatency.
+func (s Scenario) IdealColdStart() time.Duration {
+	if s.Capacity <= 0 {
+		return s.IdPLatency
+	}
+	return time.Duration(float64(s.Tenants) / float64(s.Capacity) * float64(s.IdPLatency))
 }
 
 // breakerTimeout squeezes tenantauth's breaker open timeout along with the
@@ -198,9 +250,9 @@ const (
 )
 
 // Defaults returns the scenarios tokenload runs by default. Together, for
-// three contenders, they take about 50 s.
+// three contenders, they take about a minute.
 func Defaults() []Scenario {
-	return append([]Scenario{
+	out := append([]Scenario{
 		{
 			Name:        "cold-herd",
 			Description: "10 000 requests to 1 000 cold tenants, 10 concurrent callers per tenant",
@@ -244,6 +296,32 @@ func Defaults() []Scenario {
 			Warm: true, IdPLatency: 2 * ms, Lifetime: time.Hour,
 		},
 	}, fills(1000, 10_000, 100_000)...)
+	return append(out, coldStarts()...)
+}
+
+// Cold start on one shared provider: 3 000 tenants, one caller each, all at
+// once, on an IdP that serves 16 token requests at a time (20 ms each) and
+// refuses the rest with a 503, or a 429 with Retry-After: 1.
+const (
+	coldStartTenants  = 3000
+	coldStartCapacity = 16
+	coldStartLatency  = 20 * ms
+)
+
+// coldStarts returns the cold-start scenarios: the same cold start against
+// the two refusal dialects. The Duration is a deadline far above the ideal
+// (3.75 s): each caller gives up at it.
+func coldStarts() []Scenario {
+	desc := func(refusal string) string {
+		return spaced(coldStartTenants) + " cold tenants, one caller each at once, on one IdP serving " +
+			strconv.Itoa(coldStartCapacity) + " token requests at a time (" + coldStartLatency.String() + " each), refusing the rest with " + refusal
+	}
+	base := Scenario{Family: ColdStartFamily, Tenants: coldStartTenants, Traffic: ColdStart, Duration: 30 * s1,
+		IdPLatency: coldStartLatency, Lifetime: time.Hour, Capacity: coldStartCapacity}
+	c503, c429 := base, base
+	c503.Name, c503.Description, c503.RefusalStatus = "coldstart-503", desc("503"), 503
+	c429.Name, c429.Description, c429.RefusalStatus, c429.RetryAfter = "coldstart-429", desc("429 and Retry-After: 1"), 429, s1
+	return []Scenario{c503, c429}
 }
 
 // All returns every scenario: Defaults and the slow ones left out of them
@@ -319,6 +397,15 @@ func Smoke() []Scenario {
 			s.Name, s.Description, s.Tenants, s.Duration, s.IdPLatency = "tenants-200", "as steady, 200 tenants", 200, 60*ms, ms
 		case "fill-1k":
 			s.Lookups, s.Rounds, s.Description = 20_000, 2, "fill 1 000 cold tenants (twice), one request each, then 20 000 cached lookups"
+		case "coldstart-503", "coldstart-429":
+			// 200 tenants on 8 slots of 2 ms: 50 ms at best. The
+			// Retry-After is shortened too (the IdP is in process).
+			s.Tenants, s.Capacity, s.IdPLatency, s.Duration = 200, 8, 2*ms, 10*s1
+			s.Description = "200 cold tenants at once on an IdP serving 8 token requests at a time (2 ms each), refusing the rest with " + strconv.Itoa(s.RefusalStatus)
+			if s.RetryAfter > 0 {
+				s.RetryAfter = 50 * ms
+				s.Description += " and Retry-After: 50 ms"
+			}
 		default:
 			s.Tenants, s.Duration, s.IdPLatency = 20, 60*ms, ms
 		}

@@ -1,7 +1,8 @@
 // Package standin holds the in-process stand-ins the benchmarks run against:
 // an identity provider ([IdP]) that issues tokens after a configurable
-// latency, fails a configurable fraction of requests and can be taken down,
-// and a no-op API ([API]) that answers 200 only to a request carrying a live
+// latency, fails a configurable fraction of requests, can be taken down and
+// can have a capacity (beyond it, requests are refused at once with a 503
+// or a 429, see [OverloadError]), and a no-op API ([API]) that answers 200 only to a request carrying a live
 // token of the tenant the request is for.
 //
 // Nothing here touches the network, so results measure the auth layers and

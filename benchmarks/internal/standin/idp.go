@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -17,7 +19,32 @@ var (
 	ErrUnavailable = errors.New("standin: token endpoint unavailable (503)")
 	// ErrUnknownTenant means the tenant ID is not one of the IdP's tenants.
 	ErrUnknownTenant = errors.New("standin: unknown tenant (401 invalid_client)")
+	// ErrOverloaded matches every refusal for capacity (an
+	// [*OverloadError]): IdPConfig.Capacity token requests were in service.
+	ErrOverloaded = errors.New("standin: token endpoint over capacity")
 )
+
+// An OverloadError is a token request the IdP refused at once because
+// IdPConfig.Capacity requests were in service: a real server's 503 or 429,
+// with or without Retry-After. It matches [ErrOverloaded].
+type OverloadError struct {
+	// StatusCode is the refusal's HTTP status: 503 or 429.
+	StatusCode int
+	// RetryAfter is the delay a Retry-After header would ask for; zero when
+	// the refusal has none.
+	RetryAfter time.Duration
+}
+
+func (e *OverloadError) Error() string {
+	s := "standin: token endpoint over capacity (" + strconv.Itoa(e.StatusCode)
+	if e.RetryAfter > 0 {
+		s += ", retry after " + e.RetryAfter.String()
+	}
+	return s + ")"
+}
+
+// Is reports whether target is ErrOverloaded.
+func (e *OverloadError) Is(target error) bool { return target == ErrOverloaded }
 
 // IdPConfig configures an IdP. The zero value issues one-hour tokens at once
 // to tenant IDs of any number.
@@ -34,6 +61,17 @@ type IdPConfig struct {
 	// FaultRate is the fraction (0..1) of token requests that fail with
 	// ErrUnavailable after Latency.
 	FaultRate float64
+	// Capacity is how many token requests the IdP serves at once. One that
+	// arrives while Capacity are in service (in their Latency) is refused
+	// at once, without latency, with an *OverloadError, as Keycloak does
+	// with http-max-queued-requests or a proxy's concurrency limit in front
+	// of it. Zero (or negative) means no limit.
+	Capacity int
+	// RefusalStatus is the HTTP status of a refusal: 503 (zero means 503)
+	// or 429.
+	RefusalStatus int
+	// RetryAfter is the Retry-After of a refusal; zero sends none.
+	RetryAfter time.Duration
 }
 
 // A Token is what the IdP issues.
@@ -48,9 +86,13 @@ type Token struct {
 type IdPStats struct {
 	// Requests counts token requests, failed ones included.
 	Requests uint64
-	// Failures counts token requests that failed.
+	// Failures counts token requests that failed, refusals included.
 	Failures uint64
-	// PeakConcurrent is the most token requests in progress at once.
+	// Refusals counts token requests refused for capacity
+	// (IdPConfig.Capacity).
+	Refusals uint64
+	// PeakConcurrent is the most token requests in service at once:
+	// at most IdPConfig.Capacity when it is set.
 	PeakConcurrent int64
 	// PeakPerTenant is the most token requests in progress at once for a
 	// single tenant: 1 for a client that fetches once per tenant at a time.
@@ -64,12 +106,14 @@ type IdP struct {
 	lifetime  atomic.Int64
 	faultRate float64
 	down      atomic.Bool
+	capacity  int64
+	refusal   OverloadError
 
-	seq                atomic.Uint64
-	requests, failures atomic.Uint64
-	inflight, peak     atomic.Int64
-	peakPerTenant      atomic.Int64
-	tenants            []tenantCounters
+	seq                          atomic.Uint64
+	requests, failures, refusals atomic.Uint64
+	inflight, peak               atomic.Int64
+	peakPerTenant                atomic.Int64
+	tenants                      []tenantCounters
 }
 
 type tenantCounters struct {
@@ -79,7 +123,12 @@ type tenantCounters struct {
 
 // NewIdP returns an IdP that tells time by clock.
 func NewIdP(cfg IdPConfig, clock *Clock) *IdP {
-	p := &IdP{clock: clock, faultRate: cfg.FaultRate, tenants: make([]tenantCounters, max(cfg.Tenants, 0))}
+	p := &IdP{clock: clock, faultRate: cfg.FaultRate, tenants: make([]tenantCounters, max(cfg.Tenants, 0)),
+		capacity: int64(max(cfg.Capacity, 0)),
+		refusal:  OverloadError{StatusCode: http.StatusServiceUnavailable, RetryAfter: max(cfg.RetryAfter, 0)}}
+	if cfg.RefusalStatus == http.StatusTooManyRequests {
+		p.refusal.StatusCode = http.StatusTooManyRequests
+	}
 	p.SetLatency(cfg.Latency)
 	p.SetLifetime(cfg.Lifetime)
 	return p
@@ -107,15 +156,25 @@ func (p *IdP) Lifetime() time.Duration { return time.Duration(p.lifetime.Load())
 // ErrUnavailable after the usual latency) or brings it back.
 func (p *IdP) SetDown(down bool) { p.down.Store(down) }
 
-// Issue performs one token request for tenant: it waits Latency (or until
-// ctx ends), then issues a token or fails.
+// Issue performs one token request for tenant: it is refused at once when
+// the IdP is at its capacity, else it waits Latency (or until ctx ends),
+// then issues a token or fails.
 func (p *IdP) Issue(ctx context.Context, tenant string) (Token, error) {
 	p.requests.Add(1)
-	raise(&p.peak, p.inflight.Add(1))
-	defer p.inflight.Add(-1)
-	if i, ok := TenantIndex(tenant); ok && i < len(p.tenants) {
-		tc := &p.tenants[i]
+	i, ok := TenantIndex(tenant)
+	var tc *tenantCounters
+	if ok && i < len(p.tenants) {
+		tc = &p.tenants[i]
 		tc.requests.Add(1)
+	}
+	if !p.admit() {
+		p.refusals.Add(1)
+		p.failures.Add(1)
+		e := p.refusal
+		return Token{}, &e
+	}
+	defer p.inflight.Add(-1)
+	if tc != nil {
 		raise(&p.peakPerTenant, tc.inflight.Add(1))
 		defer tc.inflight.Add(-1)
 	} else if !ok {
@@ -142,11 +201,28 @@ func (p *IdP) Issue(ctx context.Context, tenant string) (Token, error) {
 	return Token{Access: formatToken(tenant, p.seq.Add(1), now, exp), IssuedAt: now, Expiry: exp}, nil
 }
 
+// admit takes one of the Capacity slots for a request, reporting false when
+// all are taken; without a capacity it always succeeds. An admitted request
+// gives its slot back with p.inflight.Add(-1).
+func (p *IdP) admit() bool {
+	for {
+		n := p.inflight.Load()
+		if p.capacity > 0 && n >= p.capacity {
+			return false
+		}
+		if p.inflight.CompareAndSwap(n, n+1) {
+			raise(&p.peak, n+1)
+			return true
+		}
+	}
+}
+
 // Stats returns the IdP's counters.
 func (p *IdP) Stats() IdPStats {
 	return IdPStats{
 		Requests:       p.requests.Load(),
 		Failures:       p.failures.Load(),
+		Refusals:       p.refusals.Load(),
 		PeakConcurrent: p.peak.Load(),
 		PeakPerTenant:  p.peakPerTenant.Load(),
 	}

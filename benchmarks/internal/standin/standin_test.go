@@ -249,3 +249,97 @@ func TestClockTime(t *testing.T) {
 		t.Errorf("Time(Now()) is %v from now", d)
 	}
 }
+
+// TestIdPCapacity: with Capacity requests in service, the next one is
+// refused at once with the configured status and Retry-After, counted as a
+// refusal and a failure; a slot freed (here by a cancelled request) serves
+// again. Unknown tenants and the per-tenant counters still work.
+func TestIdPCapacity(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        IdPConfig
+		status     int
+		retryAfter time.Duration
+	}{
+		{"503 by default", IdPConfig{Capacity: 2}, http.StatusServiceUnavailable, 0},
+		{"503 with Retry-After", IdPConfig{Capacity: 2, RefusalStatus: 503, RetryAfter: time.Second}, http.StatusServiceUnavailable, time.Second},
+		{"429 with Retry-After", IdPConfig{Capacity: 2, RefusalStatus: 429, RetryAfter: 1500 * time.Millisecond}, http.StatusTooManyRequests, 1500 * time.Millisecond},
+		{"other status means 503", IdPConfig{Capacity: 2, RefusalStatus: 418}, http.StatusServiceUnavailable, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Tenants, tt.cfg.Latency = 3, time.Hour
+			p := NewIdP(tt.cfg, NewClock())
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for _, id := range []string{"t0", "t1"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := p.Issue(ctx, id); !errors.Is(err, context.Canceled) {
+						t.Errorf("held request: err = %v, want context.Canceled", err)
+					}
+				}()
+			}
+			for p.Stats().PeakConcurrent < 2 { // both slots taken
+				time.Sleep(time.Millisecond)
+			}
+			_, err := p.Issue(context.Background(), "t2")
+			var oe *OverloadError
+			if !errors.Is(err, ErrOverloaded) || !errors.As(err, &oe) || oe.StatusCode != tt.status || oe.RetryAfter != tt.retryAfter {
+				t.Fatalf("at capacity: err = %#v, want an OverloadError{%d, %v}", err, tt.status, tt.retryAfter)
+			}
+			if !strings.Contains(err.Error(), "over capacity") {
+				t.Errorf("message %q", err)
+			}
+			if _, err := p.Issue(context.Background(), "nobody"); !errors.Is(err, ErrOverloaded) {
+				t.Errorf("unknown tenant at capacity: err = %v, want a refusal", err)
+			}
+			cancel()
+			wg.Wait()
+			p.SetLatency(0)
+			if _, err := p.Issue(context.Background(), "t2"); err != nil {
+				t.Errorf("after the slots were freed: %v", err)
+			}
+			if _, err := p.Issue(context.Background(), "nobody"); !errors.Is(err, ErrUnknownTenant) {
+				t.Errorf("unknown tenant below capacity: err = %v", err)
+			}
+			st := p.Stats()
+			want := IdPStats{Requests: 6, Failures: 5, Refusals: 2, PeakConcurrent: 2, PeakPerTenant: 1}
+			if st != want || p.TenantRequests(2) != 2 {
+				t.Errorf("stats %+v, t2 %d requests; want %+v, 2", st, p.TenantRequests(2), want)
+			}
+		})
+	}
+}
+
+// TestIdPCapacityUnderLoad: many concurrent requests never put more than
+// Capacity in service, and every request is either served or refused.
+func TestIdPCapacityUnderLoad(t *testing.T) {
+	const capacity, callers = 3, 200
+	p := NewIdP(IdPConfig{Tenants: callers, Latency: time.Millisecond, Capacity: capacity}, NewClock())
+	var wg sync.WaitGroup
+	var served, refused sync.Map
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch _, err := p.Issue(context.Background(), TenantID(i)); {
+			case err == nil:
+				served.Store(i, true)
+			case errors.Is(err, ErrOverloaded):
+				refused.Store(i, true)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	served.Range(func(any, any) bool { n++; return true })
+	st := p.Stats()
+	if st.PeakConcurrent < 1 || st.PeakConcurrent > capacity || st.Requests != callers ||
+		st.Refusals != st.Failures || int(st.Refusals)+n != callers {
+		t.Errorf("stats %+v, %d served", st, n)
+	}
+}
