@@ -1,5 +1,7 @@
 package tenantauth
 
+import "net/url"
+
 // A Grant is an OAuth 2.0 grant type (RFC 6749 §4), sent as grant_type.
 type Grant string
 
@@ -31,6 +33,28 @@ type Credentials struct {
 	Password Secret
 	// Scopes are sent as the space-separated scope parameter when not empty.
 	Scopes []string
+	// EndpointParams are extra parameters sent with every token request of
+	// the tenant, full grant and refresh alike, as x/oauth2's
+	// clientcredentials.Config.EndpointParams: Auth0's audience, RFC 8707's
+	// resource (several values allowed), a vendor's own. They are not
+	// secret: they are part of the tenant's configuration and may be
+	// printed. A parameter the provider sets itself (grant_type, client_id,
+	// client_secret, username, password, refresh_token, scope, and the
+	// client assertion's) is refused before any request with an error
+	// matching ErrIncompleteCredentials. Nil sends none.
+	EndpointParams url.Values
+}
+
+// ReservedParam reports whether name is a token-request parameter that a
+// provider sets itself from Credentials and TokenRequest, and which
+// Credentials.EndpointParams therefore must not name.
+func ReservedParam(name string) bool {
+	switch name {
+	case "grant_type", "client_id", "client_secret", "username", "password",
+		"refresh_token", "scope", "client_assertion", "client_assertion_type":
+		return true
+	}
+	return false
 }
 
 // EffectiveGrant returns the grant a full token request uses: Grant when

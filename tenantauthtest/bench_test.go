@@ -29,6 +29,12 @@ var benchDialects = []struct {
 		r.Header.Set("Content-Type", "application/json")
 		return r
 	}},
+	{"standard", NewStandard, func(s *Server) *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, s.TokenURL(), strings.NewReader("grant_type=client_credentials"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("client", "secret") // needs no form-encoding
+		return r
+	}},
 }
 
 // BenchmarkTokenEndpoint measures one token request through the handler,

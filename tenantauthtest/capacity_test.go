@@ -15,11 +15,9 @@ import (
 
 // passwordRequest is a valid password grant request in the dialect's body.
 func passwordRequest(ctx context.Context, d dialectCase, srv *tenantauthtest.Server) request {
-	if d.name == "keycloak" {
-		return request{ctx: ctx, url: srv.TokenURL(), contentType: formType, body: form("grant_type", "password",
-			"client_id", "client", "client_secret", "secret", "username", "user@example.com", "password", "password")}
-	}
-	return request{ctx: ctx, url: srv.TokenURL(), contentType: "application/json", body: ppPasswordBody}
+	r := d.build(srv, passwordKV...)
+	r.ctx = ctx
+	return r
 }
 
 // A held token request: sent in the background, it stays in service (a long

@@ -3,6 +3,7 @@ package tenantauthtest
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/tenantauth/tenantauth"
@@ -10,8 +11,8 @@ import (
 
 // This file is the conformance suite every tenantauth.Provider must pass
 // (uber-go/ratelimit's runTest idea, testing/fstest.TestFS's shape): the same
-// cases run against keycloak, passport and any provider a user writes, so a
-// new provider costs a constructor and one line of test.
+// cases run against keycloak, passport, the standard server and any provider
+// a user writes, so a new provider costs a constructor and one line of test.
 //
 // The suite's files, one concern each: this one holds its API (Dialect,
 // TestProvider, Suite), the list of cases and what each dialect answers;
@@ -33,9 +34,18 @@ const (
 	// PassportDialect runs the suite against [NewPassport] servers: the
 	// token endpoint is {URL}/oauth/token.
 	PassportDialect
+	// StandardDialect runs the suite against [NewStandard] servers: the token
+	// endpoint is {URL}/oauth2/token, announced at
+	// {URL}/.well-known/openid-configuration and
+	// {URL}/.well-known/oauth-authorization-server; the client authenticates
+	// with client_secret_basic unless [Suite].AuthMethod says otherwise; and
+	// every token request, refreshes included, must carry the parameter
+	// audience ([Config].RequireParams), which the suite passes in
+	// Credentials.EndpointParams.
+	StandardDialect
 )
 
-// String returns "keycloak" or "passport".
+// String returns "keycloak", "passport" or "standard".
 func (d Dialect) String() string {
 	if s, ok := dialectSpecs[d]; ok {
 		return s.name
@@ -45,8 +55,8 @@ func (d Dialect) String() string {
 
 // TestProvider runs the conformance cases against a stand-in server of
 // dialect d, building the Provider under test for each server with
-// newProvider, which receives the server: its URL, TokenURL and Client (see
-// [Suite] for what the servers are configured with). It is
+// newProvider, which receives the server: its URL, TokenURL, Issuer and
+// Client (see [Suite] for what the servers are configured with). It is
 // Suite{Dialect: d}.Run(t, newProvider); use a [Suite] to run over TLS.
 //
 // A provider package's conformance test is one function:
@@ -71,10 +81,16 @@ func TestProvider(t *testing.T, d Dialect, newProvider func(s *Server) (tenantau
 // characters &=+%"\ and ç, so that a provider that does not encode its
 // request body fails. The suite passes these credentials in every
 // TokenRequest: newProvider must not depend on them. Apart from Clients,
-// Users, TLS and what a case sets on purpose (TokenLifetime, TokenType,
-// RefreshTokens, DisablePasswordGrant), the servers' Config is the zero
-// value: realm "fluencypass", tokens valid one hour, no latency, the system
-// clock.
+// Users, TLS, AuthMethod and what a case sets on purpose (TokenLifetime,
+// TokenType, RefreshTokens, RotateRefreshTokens, DisablePasswordGrant), the
+// servers' Config is the zero value: realm "fluencypass", tokens valid one
+// hour, no latency, the system clock.
+//
+// StandardDialect servers also require an audience parameter
+// ([Config].RequireParams) on every token request; the suite passes it in
+// every TokenRequest's Credentials.EndpointParams, with characters a form
+// body must escape. A provider passes only if it sends EndpointParams with
+// every request, full grants and refreshes alike.
 type Suite struct {
 	// Dialect selects the stand-in server. Required.
 	Dialect Dialect
@@ -84,6 +100,13 @@ type Suite struct {
 	// server's [Server.Client], which trusts the certificate. False means
 	// plain HTTP on 127.0.0.1.
 	TLS bool
+
+	// AuthMethod is [Config].AuthMethod of every standard server ([NewStandard]), to run
+	// the suite with each method a provider supports: "client_secret_basic"
+	// or "client_secret_post". Zero means "client_secret_basic". Keycloak
+	// and Passport accept both methods, so with them the suite fails at once
+	// unless it is zero.
+	AuthMethod string
 }
 
 // Run runs the conformance cases, each as a parallel subtest of t named
@@ -95,7 +118,8 @@ type Suite struct {
 // The Provider under test must meet these, case by case:
 //
 //   - Endpoint: Endpoint() is the server's TokenURL, every time, and
-//     neither newProvider nor Endpoint sends a request.
+//     neither newProvider nor Endpoint sends a token request (fetching a
+//     discovery document is allowed).
 //   - PasswordGrant, ClientCredentialsGrant: the grant yields a token whose
 //     Authorization() the server's API accepts as that client's (and user's),
 //     with TokenType "Bearer" and no refresh token when the server sent none.
@@ -111,7 +135,8 @@ type Suite struct {
 //     endpoint, not Temporary, matching tenantauth.ErrInvalidCredentials.
 //   - PasswordGrantDisabled: the dialect's refusal as a *tenantauth.TokenError
 //     (400 unsupported_grant_type for Passport, 400 unauthorized_client for
-//     Keycloak), not a panic; the client_credentials grant still works.
+//     Keycloak and StandardDialect), not a panic; the client_credentials grant
+//     still works.
 //   - TemporaryFailure: 429 and 5xx answers yield a Temporary
 //     *tenantauth.TokenError with RetryAfter from Retry-After (seconds or an
 //     HTTP date; zero without one), a dropped connection an error; the
@@ -141,12 +166,18 @@ func (su Suite) Run(t *testing.T, newProvider func(s *Server) (tenantauth.Provid
 	t.Helper()
 	spec, ok := dialectSpecs[su.Dialect]
 	if !ok {
-		t.Fatalf("tenantauthtest: conformance suite: unknown %v; want KeycloakDialect or PassportDialect", su.Dialect)
+		t.Fatalf("tenantauthtest: conformance suite: unknown %v; want KeycloakDialect, PassportDialect or StandardDialect", su.Dialect)
+	}
+	switch {
+	case su.AuthMethod != "" && su.Dialect != StandardDialect:
+		t.Fatalf("tenantauthtest: conformance suite: AuthMethod %q with %v; only StandardDialect servers take one", su.AuthMethod, su.Dialect)
+	case su.AuthMethod != "" && su.AuthMethod != authBasic && su.AuthMethod != authPost:
+		t.Fatalf("tenantauthtest: conformance suite: AuthMethod %q; want %q or %q", su.AuthMethod, authBasic, authPost)
 	}
 	if newProvider == nil {
 		t.Fatal("tenantauthtest: conformance suite: newProvider is nil")
 	}
-	c := &suite{spec: spec, tls: su.TLS, newProvider: newProvider}
+	c := &suite{spec: spec, tls: su.TLS, authMethod: su.AuthMethod, newProvider: newProvider}
 	for _, tc := range conformanceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -168,6 +199,9 @@ func (r refusal) String() string { return fmt.Sprintf("status %d, code %q", r.st
 type dialectSpec struct {
 	name  string
 	start func(Config) *Server
+	// params returns the Credentials.EndpointParams the server requires,
+	// a new map each time (a Provider may keep it); nil for none.
+	params func() url.Values
 	// The refusals of a wrong password, a wrong client secret, an unknown
 	// client, the password grant when disabled, and a rotated-out refresh
 	// token.
@@ -193,12 +227,26 @@ var dialectSpecs = map[Dialect]*dialectSpec{
 		passwordDisabled: refusal{http.StatusBadRequest, "unsupported_grant_type"},
 		refreshReused:    refusal{http.StatusUnauthorized, "invalid_request"},
 	},
+	StandardDialect: {
+		name: "standard",
+		start: func(cfg Config) *Server {
+			cfg.RequireParams = map[string]string{"audience": cfAudience}
+			return NewStandard(cfg)
+		},
+		params:           func() url.Values { return url.Values{"audience": {cfAudience}} },
+		wrongPassword:    refusal{http.StatusBadRequest, "invalid_grant"},
+		wrongSecret:      refusal{http.StatusUnauthorized, "invalid_client"},
+		unknownClient:    refusal{http.StatusUnauthorized, "invalid_client"},
+		passwordDisabled: refusal{http.StatusBadRequest, "unauthorized_client"},
+		refreshReused:    refusal{http.StatusBadRequest, "invalid_grant"},
+	},
 }
 
 // suite is one run's settings.
 type suite struct {
 	spec        *dialectSpec
 	tls         bool
+	authMethod  string // Standard only
 	newProvider func(*Server) (tenantauth.Provider, error)
 }
 

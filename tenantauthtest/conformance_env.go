@@ -29,6 +29,9 @@ const (
 	cfWrongSecret   = `cs_Hn4pL6sdYu &=+%"ç\/`
 	cfWrongPassword = `pw_Tq9Wc2YeRo &=+%"ç\/`
 	cfUnknownClient = "conformance-unknown-client"
+	// cfAudience is the audience StandardDialect servers require. It is no
+	// secret, but has characters a form body must escape.
+	cfAudience = "https://api.conformance.example/?tenant=a b&x=+%ç"
 )
 
 // A secret is a value that must never leak, and how failures name it
@@ -98,6 +101,7 @@ type outcome struct {
 func (c *suite) newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
 	cfg.TLS = c.tls
+	cfg.AuthMethod = c.authMethod
 	if cfg.Clients == nil {
 		cfg.Clients = map[string]string{cfClientID: cfClientSecret}
 	}
@@ -152,10 +156,21 @@ func catch(f func()) (panicked any) {
 // errPanicked stands for the result of an Exchange that panicked.
 var errPanicked = errors.New("tenantauthtest: Exchange panicked")
 
+// prepare adds the EndpointParams the dialect's servers require to a
+// request that sets none.
+func (e *env) prepare(req tenantauth.TokenRequest) tenantauth.TokenRequest {
+	if e.c.spec.params != nil && req.Credentials.EndpointParams == nil {
+		req.Credentials.EndpointParams = e.c.spec.params()
+	}
+	return req
+}
+
 // exchange calls Exchange under ctx, turns a panic into a failure, checks
-// the shape of the result and that it reveals no secret known so far.
+// the shape of the result and that it reveals no secret known so far. It
+// adds the EndpointParams the server requires (see prepare).
 func (e *env) exchange(ctx context.Context, what string, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
 	e.t.Helper()
+	req = e.prepare(req)
 	var tok *tenantauth.Token
 	var err error
 	if r := catch(func() { tok, err = e.p.Exchange(ctx, req) }); r != nil {

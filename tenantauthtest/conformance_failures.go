@@ -191,7 +191,8 @@ func caseContext(c *suite, t *testing.T) {
 		done := make(chan result, 1)
 		go func() {
 			var r result
-			r.panicked = catch(func() { r.tok, r.err = e.p.Exchange(ctx, passwordRequest()) })
+			req := e.prepare(passwordRequest())
+			r.panicked = catch(func() { r.tok, r.err = e.p.Exchange(ctx, req) })
 			done <- r
 		}()
 		// Wait for the request to arrive; a bound, not a timing assertion.

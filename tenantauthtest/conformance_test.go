@@ -3,6 +3,7 @@ package tenantauthtest_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,12 +27,13 @@ import (
 
 // refProvider is a Provider written from scratch against the suite, the way
 // a user would write one for a third server: a small, correct client of
-// both stand-in dialects. Its defect field switches one realistic bug on,
+// every stand-in dialect. Its defect field switches one realistic bug on,
 // so that TestSuiteCatchesBrokenProviders can show the suite reports it.
 type refProvider struct {
 	endpoint string // what Endpoint returns
 	tokenURL string // where requests go
-	json     bool   // Passport's JSON body; else Keycloak's form
+	json     bool   // Passport's JSON body; else a form
+	basic    bool   // client_secret_basic; else client_id and client_secret in the body
 	client   *http.Client
 	defect   string
 
@@ -44,11 +47,20 @@ const maxRefBody = 1 << 20
 func newRefProvider(d tenantauthtest.Dialect, defect string) func(*tenantauthtest.Server) (tenantauth.Provider, error) {
 	return func(s *tenantauthtest.Server) (tenantauth.Provider, error) {
 		p := &refProvider{defect: defect, json: d == tenantauthtest.PassportDialect}
+		c := *s.Client() // trusts the server's certificate with Suite.TLS
+		if defect != "followsRedirects" {
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return tenantauth.ErrRedirect }
+		}
+		p.client = &c
 		switch d {
 		case tenantauthtest.KeycloakDialect:
 			p.tokenURL = s.URL + "/realms/fluencypass/protocol/openid-connect/token"
 		case tenantauthtest.PassportDialect:
 			p.tokenURL = s.URL + "/oauth/token"
+		case tenantauthtest.StandardDialect:
+			if err := p.discover(s.Issuer()); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("ref: unknown dialect %v", d)
 		}
@@ -59,13 +71,43 @@ func newRefProvider(d tenantauthtest.Dialect, defect string) func(*tenantauthtes
 		case "wrongEndpoint":
 			p.endpoint = s.URL // the base URL, not the token endpoint
 		}
-		c := *s.Client() // trusts the server's certificate with Suite.TLS
-		if defect != "followsRedirects" {
-			c.CheckRedirect = func(*http.Request, []*http.Request) error { return tenantauth.ErrRedirect }
-		}
-		p.client = &c
 		return p, nil
 	}
+}
+
+// discover reads the token endpoint and the client authentication method
+// from the issuer's OpenID Connect discovery document, as a client of a
+// standard server does, and checks that the document is the issuer's.
+func (p *refProvider) discover(issuer string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return fmt.Errorf("ref: discovery: %w", err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ref: discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer        string   `json:"issuer"`
+		TokenEndpoint string   `json:"token_endpoint"`
+		AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ref: discovery: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRefBody)).Decode(&doc); err != nil {
+		return fmt.Errorf("ref: discovery: %w", err)
+	}
+	if doc.Issuer != issuer || doc.TokenEndpoint == "" {
+		return fmt.Errorf("ref: discovery: issuer %q, token endpoint %q; want issuer %q and an endpoint", doc.Issuer, doc.TokenEndpoint, issuer)
+	}
+	p.tokenURL = doc.TokenEndpoint
+	// client_secret_basic is the default when the document names none.
+	p.basic = len(doc.AuthMethods) == 0 || slices.Contains(doc.AuthMethods, "client_secret_basic")
+	return nil
 }
 
 func (p *refProvider) Endpoint() string { return p.endpoint }
@@ -91,13 +133,18 @@ func (p *refProvider) Exchange(ctx context.Context, req tenantauth.TokenRequest)
 	if grant == "" {
 		grant = c.EffectiveGrant()
 	}
-	params := map[string]string{"grant_type": string(grant), "client_id": c.ClientID, "client_secret": c.ClientSecret.Reveal()}
+	params := url.Values{"grant_type": {string(grant)}}
+	if !p.basic {
+		params.Set("client_id", c.ClientID)
+		params.Set("client_secret", c.ClientSecret.Reveal())
+	}
 	switch grant {
 	case tenantauth.GrantPassword:
-		params["username"], params["password"] = c.Username, c.Password.Reveal()
+		params.Set("username", c.Username)
+		params.Set("password", c.Password.Reveal())
 	case tenantauth.GrantClientCredentials:
 	case tenantauth.GrantRefreshToken:
-		params["refresh_token"] = req.RefreshToken.Reveal()
+		params.Set("refresh_token", req.RefreshToken.Reveal())
 		if p.defect == "keepsSecret" {
 			p.lastRefresh = req.RefreshToken.Reveal() // a race too; the suite's cases refresh serially
 		}
@@ -106,16 +153,25 @@ func (p *refProvider) Exchange(ctx context.Context, req tenantauth.TokenRequest)
 			return nil, fmt.Errorf("ref: grant %q is not supported", grant)
 		}
 	}
+	for k, vs := range c.EndpointParams {
+		if tenantauth.ReservedParam(k) {
+			return nil, fmt.Errorf("ref: endpoint parameter %q is set by the provider: %w", k, tenantauth.ErrIncompleteCredentials)
+		}
+		if p.defect == "noEndpointParamsOnRefresh" && grant == tenantauth.GrantRefreshToken {
+			continue
+		}
+		params[k] = append(params[k], vs...)
+	}
 	var body []byte
 	contentType := "application/json"
 	if p.json {
-		body, _ = json.Marshal(params)
-	} else {
-		form := url.Values{}
-		for k, v := range params {
-			form.Set(k, v)
+		m := make(map[string]string, len(params))
+		for k, vs := range params {
+			m[k] = vs[0]
 		}
-		body, contentType = []byte(form.Encode()), "application/x-www-form-urlencoded"
+		body, _ = json.Marshal(m)
+	} else {
+		body, contentType = []byte(params.Encode()), "application/x-www-form-urlencoded"
 	}
 	for attempt := 1; ; attempt++ {
 		tok, err := p.send(ctx, req, body, contentType)
@@ -134,6 +190,12 @@ func (p *refProvider) send(ctx context.Context, req tenantauth.TokenRequest, bod
 	}
 	hr.Header.Set("Content-Type", contentType)
 	hr.Header.Set("Accept", "application/json")
+	if p.basic {
+		// RFC 6749 §2.3.1: each part form-encoded, then Basic.
+		c := req.Credentials
+		pair := url.QueryEscape(c.ClientID) + ":" + url.QueryEscape(c.ClientSecret.Reveal())
+		hr.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(pair)))
+	}
 	resp, err := p.client.Do(hr)
 	if err != nil {
 		if p.defect == "flattensErrors" {
@@ -239,11 +301,12 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// The reference provider passes the suite in both dialects, over HTTP and
-// HTTPS, and the suite leaves no goroutine behind.
+// The reference provider passes the suite in every dialect, over HTTP and
+// HTTPS, the standard one with either client authentication method, and the
+// suite leaves no goroutine behind.
 func TestConformanceReference(t *testing.T) {
 	before := runtime.NumGoroutine()
-	for _, d := range []tenantauthtest.Dialect{tenantauthtest.KeycloakDialect, tenantauthtest.PassportDialect} {
+	for _, d := range []tenantauthtest.Dialect{tenantauthtest.KeycloakDialect, tenantauthtest.PassportDialect, tenantauthtest.StandardDialect} {
 		t.Run(d.String()+"/http", func(t *testing.T) {
 			tenantauthtest.TestProvider(t, d, newRefProvider(d, ""))
 		})
@@ -251,6 +314,10 @@ func TestConformanceReference(t *testing.T) {
 			tenantauthtest.Suite{Dialect: d, TLS: true}.Run(t, newRefProvider(d, ""))
 		})
 	}
+	t.Run("standard/client_secret_post", func(t *testing.T) {
+		su := tenantauthtest.Suite{Dialect: tenantauthtest.StandardDialect, AuthMethod: "client_secret_post"}
+		su.Run(t, newRefProvider(tenantauthtest.StandardDialect, ""))
+	})
 	// Goroutines of closed connections exit asynchronously: wait, bounded.
 	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
@@ -265,6 +332,7 @@ func TestDialectString(t *testing.T) {
 	for d, want := range map[tenantauthtest.Dialect]string{
 		tenantauthtest.KeycloakDialect: "keycloak",
 		tenantauthtest.PassportDialect: "passport",
+		tenantauthtest.StandardDialect: "standard",
 		0:                              "Dialect(0)",
 		7:                              "Dialect(7)",
 	} {
@@ -312,7 +380,7 @@ var defects = []struct {
 	{"noIssuedAt", tenantauthtest.PassportDialect, []string{"Expiry"}, false,
 		"expires_in 3: IssuedAt is zero"},
 	{"wrongEndpoint", tenantauthtest.KeycloakDialect, []string{"Endpoint"}, false,
-		"(the server's TokenURL)"},
+		"(the server's TokenURL"},
 	{"sendsUnknownGrant", tenantauthtest.PassportDialect, []string{"UnknownGrant"}, false,
 		"unknown grants: the server saw 2 token requests, want 0"},
 	{"keepsSecret", tenantauthtest.KeycloakDialect, []string{"RefreshTokenGrant", "Secrets"}, false,
@@ -321,8 +389,10 @@ var defects = []struct {
 		"Exchange sent 2 token requests, want 1"},
 	{"newProviderFails", tenantauthtest.KeycloakDialect, allCases, false,
 		"ref: cannot build the provider"},
+	{"noEndpointParamsOnRefresh", tenantauthtest.StandardDialect, []string{"RefreshTokenGrant", "Secrets"}, false,
+		"refresh_token grant: tenantauth: token endpoint "},
 	{"zeroDialect", 0, nil, true,
-		"unknown Dialect(0); want KeycloakDialect or PassportDialect"},
+		"unknown Dialect(0); want KeycloakDialect, PassportDialect or StandardDialect"},
 }
 
 // childEnv makes TestBrokenReferenceProviders run, in the child process only.

@@ -10,6 +10,25 @@
 // status codes and bodies the real servers send, so a client tested against
 // them handles the real ones.
 //
+// [NewStandard] speaks plain OAuth 2.0 as RFC 6749 writes it, what Auth0,
+// Amazon Cognito and Okta share: form bodies only, one client authentication
+// method ([Config].AuthMethod: client_secret_basic by default, or
+// client_secret_post; the other is refused), §5.2 error documents, refresh
+// tokens with optional rotation and reuse detection, and parameters a
+// server may require on every request ([Config].RequireParams, such as
+// Auth0's audience). It publishes its metadata where clients discover it:
+// {URL}/.well-known/openid-configuration (OpenID Connect Discovery 1.0) and
+// {URL}/.well-known/oauth-authorization-server (RFC 8414), with
+// [Config].DiscoveryIssuer and [Config].DisableOIDCDiscovery to test a
+// client's issuer check and its fallback. [Stats].Discovery counts the
+// discovery requests:
+//
+//	srv := tenantauthtest.NewStandard(tenantauthtest.Config{
+//		RequireParams: map[string]string{"audience": "https://api.example"},
+//	})
+//	defer srv.Close()
+//	// point the client under test at srv.Issuer(), with client "client"/"secret"
+//
 // Each server also serves a protected API under {URL}/api/ that accepts only
 // unexpired, unrevoked access tokens it issued itself, and echoes who called
 // it. Tests drive the unhappy paths from outside: [Server.Revoke] and
@@ -63,13 +82,15 @@
 //
 // Access tokens are opaque random strings, not JWTs: clients must not parse
 // them, and the real Passport and Keycloak tokens are not meant to be parsed
-// by clients either.
+// by clients either. The standard server issues no ID tokens and publishes
+// no keys.
 //
 // [TestProvider] is a conformance suite for any [tenantauth.Provider]: it
 // runs the same cases (grants, refresh rotation, expiry parsing, refusals,
 // Retry-After, redirects, oversized bodies, cancellation, secret redaction)
-// against a stand-in server of the provider's dialect. A new provider costs a
-// constructor and one line of test:
+// against a stand-in server of the provider's dialect ([KeycloakDialect],
+// [PassportDialect] or [StandardDialect]). A new provider costs a constructor and
+// one line of test:
 //
 //	func TestConformance(t *testing.T) {
 //		tenantauthtest.TestProvider(t, tenantauthtest.PassportDialect,

@@ -192,3 +192,61 @@ func ExampleCapacity() {
 	// 200
 	// 3 requests, 1 refused, at most 1 in service
 }
+
+// A standard OAuth 2.0 stand-in that behaves like Auth0 for a machine
+// client: the client reads the discovery document, then asks for a token
+// with client_secret_basic and the audience the server requires.
+func ExampleNewStandard() {
+	srv := tenantauthtest.NewStandard(tenantauthtest.Config{
+		Clients:       map[string]string{"machine-42": "s3cret/+"},
+		RequireParams: map[string]string{"audience": "https://api.example"},
+	})
+	defer srv.Close()
+
+	resp, err := srv.Client().Get(srv.Issuer() + "/.well-known/openid-configuration")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var meta struct {
+		Issuer        string   `json:"issuer"`
+		TokenEndpoint string   `json:"token_endpoint"`
+		AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, meta.Issuer == srv.Issuer(), meta.TokenEndpoint == srv.TokenURL(), meta.AuthMethods)
+
+	token := func(form url.Values) {
+		req, _ := http.NewRequest(http.MethodPost, meta.TokenEndpoint, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		// RFC 6749 §2.3.1: the client ID and secret are form-encoded first.
+		req.SetBasicAuth(url.QueryEscape("machine-42"), url.QueryEscape("s3cret/+"))
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var tok struct {
+			TokenType   string `json:"token_type"`
+			ExpiresIn   int    `json:"expires_in"`
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if tok.Error != "" {
+			fmt.Println(resp.StatusCode, tok.Error, tok.Description)
+			return
+		}
+		fmt.Println(resp.StatusCode, tok.TokenType, tok.ExpiresIn)
+	}
+	token(url.Values{"grant_type": {"client_credentials"}})
+	token(url.Values{"grant_type": {"client_credentials"}, "audience": {"https://api.example"}})
+
+	st := srv.Stats()
+	fmt.Println(st.Discovery, "discovery request,", st.TokenRequests, "token requests")
+	// Output:
+	// 200 true true [client_secret_basic]
+	// 400 invalid_request missing required parameter "audience"
+	// 200 Bearer 3600
+	// 1 discovery request, 2 token requests
+}

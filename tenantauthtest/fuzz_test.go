@@ -102,7 +102,7 @@ func FuzzAuthorization(f *testing.F) {
 	})
 }
 
-// FuzzTokenEndpoint sends arbitrary requests through both dialects: no
+// FuzzTokenEndpoint sends arbitrary requests through every dialect: no
 // panic, a status from the known set, a JSON or empty body, and never the
 // client secret or password.
 func FuzzTokenEndpoint(f *testing.F) {
@@ -111,8 +111,9 @@ func FuzzTokenEndpoint(f *testing.F) {
 		Clients:       map[string]string{"c": secret},
 		Users:         map[string]string{"u": password},
 		RefreshTokens: true,
+		RequireParams: map[string]string{"audience": "https://api.example"},
 	}
-	servers := []*Server{NewKeycloak(cfg), NewPassport(cfg)}
+	servers := []*Server{NewKeycloak(cfg), NewPassport(cfg), NewStandard(cfg)}
 	f.Cleanup(func() {
 		for _, s := range servers {
 			s.Close()
@@ -124,6 +125,9 @@ func FuzzTokenEndpoint(f *testing.F) {
 	f.Add(uint8(0), "POST", "application/x-www-form-urlencoded", "Bearer x", []byte("grant_type=refresh_token&refresh_token=x"))
 	f.Add(uint8(0), "GET", "", "", []byte(nil))
 	f.Add(uint8(1), "PATCH", "application/json", "", []byte(`[1,2]`))
+	f.Add(uint8(2), "POST", "application/x-www-form-urlencoded", "Basic YzpmdXp6LWNsaWVudC1zZWNyZXQ=",
+		[]byte("grant_type=password&username=u&password="+password+"&audience=https%3A%2F%2Fapi.example"))
+	f.Add(uint8(2), "POST", "application/x-www-form-urlencoded", "", []byte("grant_type=client_credentials&client_id=c&client_secret="+secret))
 	allowed := map[int]bool{200: true, 400: true, 401: true, 405: true, 413: true}
 	f.Fuzz(func(t *testing.T, which uint8, method, contentType, auth string, body []byte) {
 		if !validMethod(method) {

@@ -3,6 +3,7 @@ package tenantauthtest_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -144,21 +145,71 @@ func api(t testing.TB, srv *tenantauthtest.Server, token string) reply {
 	return do(t, srv.Client(), request{method: http.MethodGet, url: srv.APIURL() + "/v1/items", auth: auth})
 }
 
-// dialects runs a test against both stand-ins; token fetches a token with
-// the default credentials and returns the answer.
+// stdPost sends a form to a standard stand-in's token endpoint, the client
+// authenticated with client_secret_basic.
+func stdPost(t testing.TB, srv *tenantauthtest.Server, client, secret string, kv ...string) reply {
+	t.Helper()
+	return do(t, srv.Client(), request{url: srv.TokenURL(), contentType: formType, body: form(kv...), auth: basicAuth(client, secret)})
+}
+
+// basicAuth is client_secret_basic's header: each part form-encoded
+// (RFC 6749 §2.3.1), then HTTP Basic.
+func basicAuth(client, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(client)+":"+url.QueryEscape(secret)))
+}
+
+// stdPassword is a successful-by-default standard password grant.
+func stdPassword(t testing.TB, srv *tenantauthtest.Server) reply {
+	t.Helper()
+	return stdPost(t, srv, "client", "secret", "grant_type", "password", "username", "user@example.com", "password", "password")
+}
+
+// dialects runs a test against every stand-in; token fetches a token with
+// the default credentials and returns the answer; build makes a token
+// request of key, value pairs in the dialect's body, client_id and
+// client_secret included (the standard one moves them to HTTP Basic).
 type dialectCase struct {
 	name  string
 	start func(tenantauthtest.Config) *tenantauthtest.Server
 	token func(testing.TB, *tenantauthtest.Server) reply
+	build func(srv *tenantauthtest.Server, kv ...string) request
 }
 
 var dialects = []dialectCase{
-	{"keycloak", tenantauthtest.NewKeycloak, kcPassword},
+	{"keycloak", tenantauthtest.NewKeycloak, kcPassword, func(srv *tenantauthtest.Server, kv ...string) request {
+		return request{url: srv.TokenURL(), contentType: formType, body: form(kv...)}
+	}},
 	{"passport", tenantauthtest.NewPassport, func(t testing.TB, s *tenantauthtest.Server) reply {
 		t.Helper()
 		return ppPost(t, s, ppPasswordBody)
+	}, func(srv *tenantauthtest.Server, kv ...string) request {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		b, _ := json.Marshal(m)
+		return request{url: srv.TokenURL(), contentType: "application/json", body: string(b)}
+	}},
+	{"standard", tenantauthtest.NewStandard, stdPassword, func(srv *tenantauthtest.Server, kv ...string) request {
+		var rest []string
+		var client, secret string
+		for i := 0; i+1 < len(kv); i += 2 {
+			switch kv[i] {
+			case "client_id":
+				client = kv[i+1]
+			case "client_secret":
+				secret = kv[i+1]
+			default:
+				rest = append(rest, kv[i], kv[i+1])
+			}
+		}
+		return request{url: srv.TokenURL(), contentType: formType, body: form(rest...), auth: basicAuth(client, secret)}
 	}},
 }
+
+// passwordKV are the default credentials' password grant parameters.
+var passwordKV = []string{"grant_type", "password", "client_id", "client", "client_secret", "secret",
+	"username", "user@example.com", "password", "password"}
 
 // mustToken fetches a token and fails the test unless it got one.
 func mustToken(t testing.TB, d dialectCase, srv *tenantauthtest.Server) string {

@@ -130,11 +130,12 @@ func parsePassportJSON(req *tokenRequest, body []byte) {
 	}
 }
 
-// completeTokenRequest fills in what both dialects read the same way from a
+// completeTokenRequest fills in what every dialect reads the same way from a
 // token request whose body is already decoded into req: the Authorization
 // header, the grant, the client (body client_id over Basic user) and the
 // username. keycloakBasic selects Keycloak's reading of Basic credentials
-// (see parseBasic) over league's.
+// (see parseBasic, RFC 6749 §2.3.1's), which the standard dialect shares,
+// over league's.
 func completeTokenRequest(r *http.Request, req *tokenRequest, keycloakBasic bool) *tokenRequest {
 	req.authHeader = r.Header.Get("Authorization")
 	if req.authHeader != "" {

@@ -19,8 +19,8 @@ import (
 // The server copies the maps: changing them after the server started has no
 // effect.
 type Config struct {
-	// Realm is the Keycloak realm in the token URL. Passport ignores it.
-	// Zero means "fluencypass".
+	// Realm is the Keycloak realm in the token URL. Passport and the
+	// standard server ignore it. Zero means "fluencypass".
 	Realm string
 
 	// Clients maps client_id to client_secret. Nil means
@@ -39,22 +39,29 @@ type Config struct {
 
 	// RefreshTokens makes the password grant issue refresh tokens. Keycloak
 	// never issues one on client_credentials (as the real server, by
-	// default); Passport never does either (as league/oauth2-server). Zero
-	// means no refresh tokens, as Fluencypass (refresh_expires_in 0).
+	// default); Passport never does either (as league/oauth2-server), nor
+	// does the standard server (RFC 6749 §4.4.3). Zero means no refresh
+	// tokens, as Fluencypass (refresh_expires_in 0).
 	RefreshTokens bool
 
-	// RotateRefreshTokens makes a Keycloak refresh token single-use, as
-	// Keycloak with "Revoke Refresh Token" on and a maximum reuse of 0: a
-	// second use answers 400 invalid_grant, is counted in
-	// Stats.RefreshReuse, and ends the session, so the token issued by the
-	// first use stops working too. Passport always rotates, whatever this
-	// says: a refresh revokes the old refresh token and the old access
-	// token, as league/oauth2-server does.
+	// RotateRefreshTokens makes a Keycloak or standard refresh token
+	// single-use, as Keycloak with "Revoke Refresh Token" on and a maximum
+	// reuse of 0, or Auth0 and Okta with rotation on: every refresh returns
+	// a new refresh token, and a second use of the old one answers 400
+	// invalid_grant, is counted in Stats.RefreshReuse, and ends the session
+	// (the token family), so the token issued by the first use stops
+	// working too. Without it a Keycloak refresh returns a new refresh token
+	// and the old one keeps working; a standard refresh returns none, and
+	// the client keeps using the one it has, as Auth0 without rotation.
+	// Passport always rotates, whatever this says: a refresh revokes the old
+	// refresh token and the old access token, as league/oauth2-server does.
 	RotateRefreshTokens bool
 
 	// RefreshTokenLifetime is the refresh tokens' lifetime (Keycloak sends
-	// it as refresh_expires_in). Zero means 30 minutes for Keycloak (its
-	// default SSO session idle timeout) and 30 days for Passport.
+	// it as refresh_expires_in; Passport and the standard server do not
+	// announce it). Zero means 30 minutes for Keycloak (its default SSO
+	// session idle timeout) and 30 days for Passport and the standard
+	// server.
 	RefreshTokenLifetime time.Duration
 
 	// TokenType is the token_type sent in token responses. Zero means
@@ -76,8 +83,48 @@ type Config struct {
 	// DisablePasswordGrant refuses the password grant. Passport answers
 	// 400 unsupported_grant_type (Passport 12 ships with the password grant
 	// off); Keycloak answers 400 unauthorized_client, as for a client with
-	// "Direct access grants" disabled.
+	// "Direct access grants" disabled, and so does the standard server
+	// (RFC 6749 §5.2), which still lists the grant in its discovery
+	// documents: the client, not the server, lacks it.
 	DisablePasswordGrant bool
+
+	// AuthMethod is how clients of the standard server authenticate at its
+	// token endpoint: "client_secret_basic" (HTTP Basic with the client ID
+	// and secret each form-urlencoded first, RFC 6749 §2.3.1) or
+	// "client_secret_post" (client_id and client_secret in the body). The
+	// other method, or both at once (RFC 6749 §2.3), is refused with 401
+	// invalid_client; the discovery documents list only this one. Zero
+	// means "client_secret_basic", the default of RFC 8414 and OpenID
+	// Connect Discovery. [NewStandard] panics on any other value. Keycloak
+	// and Passport ignore it and accept both methods, as the real servers.
+	AuthMethod string
+
+	// RequireParams are parameters every token request to the standard
+	// server must carry with exactly the given value, whatever the grant,
+	// refreshes included: Auth0's audience, say, or RFC 8707's resource. A
+	// request that lacks one, or sends another value, is refused with 400
+	// invalid_request and an error_description that names the parameter
+	// but not the value sent or expected. (Auth0 answers 403 access_denied;
+	// the stand-in answers as RFC 6749 §5.2 prescribes for a missing or
+	// unsupported parameter value.) The check comes after client
+	// authentication and the grant_type check. Nil requires none. Keycloak
+	// and Passport ignore it, as the real servers ignore parameters they do
+	// not know.
+	RequireParams map[string]string
+
+	// DiscoveryIssuer replaces the issuer the standard server's discovery
+	// documents announce, to test that a client refuses a document whose
+	// issuer is not the one it asked (OpenID Connect Discovery §4.3, RFC
+	// 8414 §3.3). [Server.Issuer] still returns the real one. Zero means
+	// the real issuer, [Server.Issuer]. Keycloak and Passport ignore it.
+	DiscoveryIssuer string
+
+	// DisableOIDCDiscovery makes the standard server answer 404 at
+	// /.well-known/openid-configuration, as a plain OAuth 2.0 server does,
+	// so that a client must fall back to RFC 8414's
+	// /.well-known/oauth-authorization-server, which still answers. Keycloak
+	// and Passport serve no discovery documents at all.
+	DisableOIDCDiscovery bool
 
 	// TLS serves HTTPS with a self-signed certificate. Use [Server.Client],
 	// which trusts it; other clients fail the handshake.
@@ -90,7 +137,8 @@ type Config struct {
 }
 
 // Server is a running stand-in token server with a protected API. Create one
-// with [NewKeycloak] or [NewPassport] and stop it with [Server.Close].
+// with [NewKeycloak], [NewPassport] or [NewStandard] and stop it with
+// [Server.Close].
 //
 // All methods are safe for concurrent use, also with requests in flight.
 type Server struct {
@@ -102,6 +150,8 @@ type Server struct {
 	ts        *httptest.Server
 	tokenPath string // path of the token endpoint, unescaped
 	tokenURL  string
+	issuer    string            // empty: no discovery
+	wellKnown map[string][]byte // discovery path → document; a nil document answers 404
 
 	clients              map[string]string
 	users                map[string]string
@@ -151,8 +201,10 @@ func NewKeycloak(cfg Config) *Server {
 		realm = "fluencypass"
 	}
 	k := &keycloak{realm: realm}
-	return newServer(cfg, k, "/realms/"+realm+"/protocol/openid-connect/token",
+	s := newServer(cfg, k, "/realms/"+realm+"/protocol/openid-connect/token",
 		"/realms/"+url.PathEscape(realm)+"/protocol/openid-connect/token", 30*time.Minute)
+	s.start(cfg.TLS)
+	return s
 }
 
 // NewPassport starts a Laravel Passport stand-in. Its token endpoint is
@@ -162,9 +214,52 @@ func NewKeycloak(cfg Config) *Server {
 // accepts. It supports the password, client_credentials and refresh_token
 // grants.
 func NewPassport(cfg Config) *Server {
-	return newServer(cfg, passport{}, "/oauth/token", "/oauth/token", 30*24*time.Hour)
+	s := newServer(cfg, passport{}, "/oauth/token", "/oauth/token", 30*24*time.Hour)
+	s.start(cfg.TLS)
+	return s
 }
 
+// NewStandard starts a stand-in for a standard OAuth 2.0 authorization
+// server, as Auth0, Amazon Cognito or Okta are underneath their
+// differences. Its token endpoint is POST {URL}/oauth2/token, with an
+// application/x-www-form-urlencoded body only; the client authenticates
+// with the one method [Config].AuthMethod names (HTTP Basic by default);
+// [Config].RequireParams adds parameters every token request must carry,
+// such as Auth0's audience; errors are RFC 6749 §5.2 JSON documents, 400 or,
+// for a failed client authentication, 401 invalid_client. It supports the
+// password, client_credentials and refresh_token grants and echoes the
+// requested scope.
+//
+// Its issuer is [Server.Issuer], {URL}, and it serves its metadata at
+// GET {URL}/.well-known/openid-configuration (OpenID Connect Discovery 1.0)
+// and GET {URL}/.well-known/oauth-authorization-server (RFC 8414), the same
+// JSON document: issuer, token_endpoint,
+// token_endpoint_auth_methods_supported (the one method),
+// grant_types_supported and response_types_supported. Discovery requests are
+// counted in [Stats].Discovery; they are not token requests, so no latency,
+// capacity limit or injected failure applies to them.
+//
+// The API at [Server.APIURL] answers 401 with an empty body and only the
+// RFC 6750 WWW-Authenticate header.
+//
+// NewStandard panics if Config.AuthMethod is not "", "client_secret_basic"
+// or "client_secret_post".
+func NewStandard(cfg Config) *Server {
+	d := newStandard(cfg)
+	s := newServer(cfg, d, standardTokenPath, standardTokenPath, 30*24*time.Hour)
+	s.issuer = s.URL
+	issuer := cfg.DiscoveryIssuer
+	if issuer == "" {
+		issuer = s.issuer
+	}
+	s.wellKnown = discoveryDocuments(issuer, s.tokenURL, d.authMethod, !cfg.DisableOIDCDiscovery)
+	s.start(cfg.TLS)
+	return s
+}
+
+// newServer prepares a server that listens but does not serve yet: its URL
+// is known, so that a constructor can finish the fields its handlers read
+// before [Server.start] starts them.
 func newServer(cfg Config, d dialect, tokenPath, escapedTokenPath string, defaultRefresh time.Duration) *Server {
 	s := &Server{
 		dialect:              d,
@@ -194,15 +289,29 @@ func newServer(cfg Config, d dialect, tokenPath, escapedTokenPath string, defaul
 	s.SetTokenLifetime(cfg.TokenLifetime)
 	s.stats = newStats()
 
+	// The listener exists already; Start and StartTLS derive their URL
+	// from it the same way.
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	scheme := "http://"
 	if cfg.TLS {
+		scheme = "https://"
+	}
+	s.URL = scheme + s.ts.Listener.Addr().String()
+	s.tokenURL = s.URL + escapedTokenPath
+	return s
+}
+
+// start serves. Fields the handlers read must be set before.
+func (s *Server) start(tls bool) {
+	if tls {
 		s.ts.StartTLS()
 	} else {
 		s.ts.Start()
 	}
-	s.URL = s.ts.URL
-	s.tokenURL = s.URL + escapedTokenPath
-	return s
+	if s.ts.URL != s.URL {
+		s.ts.Close()
+		panic("tenantauthtest: httptest serves at " + s.ts.URL + ", not at " + s.URL)
+	}
 }
 
 func copyMap(m map[string]string, k, v string) map[string]string {
@@ -233,6 +342,15 @@ func (s *Server) Close() {
 
 // TokenURL returns the token endpoint's URL.
 func (s *Server) TokenURL() string { return s.tokenURL }
+
+// Issuer returns the issuer identifier of a standard server ([NewStandard]):
+// its URL, so that its discovery documents are at
+// Issuer()+"/.well-known/openid-configuration" (OpenID Connect Discovery
+// §4) and Issuer()+"/.well-known/oauth-authorization-server" (RFC 8414 §3,
+// an issuer without a path). [Config].DiscoveryIssuer changes what the
+// documents announce, not this. Keycloak and Passport stand-ins serve no
+// discovery documents: Issuer returns "".
+func (s *Server) Issuer() string { return s.issuer }
 
 // APIURL returns the protected API's base URL, {URL}/api. Any method on
 // any path below it answers 200 with a JSON description of the caller
@@ -292,9 +410,14 @@ func (s *Server) RejectAPI(n int) {
 	s.rejectAPI = max(n, 0)
 }
 
-// serveHTTP routes: the token endpoint, the API, 404 for the rest.
+// serveHTTP routes: the token endpoint, the API, the discovery documents,
+// 404 for the rest.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if doc, ok := s.wellKnown[p]; ok {
+		s.serveDiscovery(w, r, doc)
+		return
+	}
 	switch {
 	case p == s.tokenPath:
 		s.serveToken(w, r)
@@ -305,7 +428,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveToken is the part of the token endpoint both dialects share:
+// serveToken is the part of the token endpoint every dialect shares:
 // counting, capacity, latency and injected failures. The dialect does the
 // rest.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {

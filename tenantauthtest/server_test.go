@@ -29,7 +29,7 @@ func TestAPI(t *testing.T) {
 			tok := mustToken(t, d, srv)
 			foreign := mustToken(t, d, other)
 
-			unauthorized := map[string]string{"keycloak": `{"error":"invalid_token"}`, "passport": `{"message":"Unauthenticated."}`}[d.name]
+			unauthorized := map[string]string{"keycloak": `{"error":"invalid_token"}`, "passport": `{"message":"Unauthenticated."}`, "standard": ``}[d.name]
 			tests := []struct {
 				name      string
 				method    string
@@ -382,15 +382,11 @@ func TestStatsUnderConcurrency(t *testing.T) {
 
 			tokenRequest := func(grant string, i int, password string) request {
 				c, s, u := fmt.Sprint("c", i), fmt.Sprint("s", i), fmt.Sprint("u", i, "@example.com")
-				if d.name == "keycloak" {
-					kv := []string{"grant_type", grant, "client_id", c, "client_secret", s}
-					if grant == "password" {
-						kv = append(kv, "username", u, "password", password)
-					}
-					return request{url: srv.TokenURL(), contentType: formType, body: form(kv...)}
+				kv := []string{"grant_type", grant, "client_id", c, "client_secret", s}
+				if grant == "password" {
+					kv = append(kv, "username", u, "password", password)
 				}
-				body := fmt.Sprintf(`{"grant_type":%q,"client_id":%q,"client_secret":%q,"username":%q,"password":%q}`, grant, c, s, u, password)
-				return request{url: srv.TokenURL(), contentType: "application/json", body: body}
+				return d.build(srv, kv...)
 			}
 
 			var mu sync.Mutex
@@ -413,7 +409,7 @@ func TestStatsUnderConcurrency(t *testing.T) {
 						r := check(tokenRequest("password", i, fmt.Sprint("p", i)), 200)
 						tok := r.str("access_token")
 						cc := check(tokenRequest("client_credentials", i, ""), 200)
-						check(tokenRequest("password", i, "wrong"), map[string]int{"keycloak": 401, "passport": 400}[d.name])
+						check(tokenRequest("password", i, "wrong"), map[string]int{"keycloak": 401, "passport": 400, "standard": 400}[d.name])
 						a := check(request{method: http.MethodGet, url: srv.APIURL() + "/me", auth: "Bearer " + tok}, 200)
 						if a.str("client_id") != fmt.Sprint("c", i) || a.str("username") != fmt.Sprint("u", i, "@example.com") {
 							failures.Add(1)
@@ -581,12 +577,8 @@ func TestNoSecretsInResponses(t *testing.T) {
 		for _, grant := range []string{"password", "client_credentials", "refresh_token", "bogus"} {
 			for _, sec := range []string{secret, "wrong"} {
 				for _, pw := range []string{password, "wrong"} {
-					var r reply
-					if d.name == "keycloak" {
-						r = kcPost(t, srv, "grant_type", grant, "client_id", "c", "client_secret", sec, "username", "u@example.com", "password", pw, "refresh_token", "x")
-					} else {
-						r = ppPost(t, srv, fmt.Sprintf(`{"grant_type":%q,"client_id":"c","client_secret":%q,"username":"u@example.com","password":%q,"refresh_token":"x"}`, grant, sec, pw))
-					}
+					r := do(t, srv.Client(), d.build(srv, "grant_type", grant, "client_id", "c", "client_secret", sec,
+						"username", "u@example.com", "password", pw, "refresh_token", "x"))
 					bodies = append(bodies, r.body, fmt.Sprint(r.header))
 					if tok := r.str("access_token"); tok != "" {
 						a := api(t, srv, tok)
@@ -675,10 +667,9 @@ func TestClockIsNotCalledUnderLock(t *testing.T) {
 		})
 		r := d.token(t, srv)
 		api(t, srv, r.str("access_token"))
-		if d.name == "keycloak" {
-			kcRefresh(t, srv, r.str("refresh_token"))
-		} else {
-			ppRefresh(t, srv, r.str("refresh_token"), "client", "secret")
+		if rr := do(t, srv.Client(), d.build(srv, "grant_type", "refresh_token", "client_id", "client", "client_secret", "secret",
+			"refresh_token", r.str("refresh_token"))); rr.status != http.StatusOK {
+			t.Errorf("%s: refresh: status %d: %s", d.name, rr.status, rr.body)
 		}
 		srv.Revoke(r.str("access_token"))
 		srv.RevokeAll()

@@ -24,9 +24,17 @@ type Stats struct {
 	// refusals.
 	TokenErrors int
 	// RefreshReuse counts uses of a refresh token that an earlier refresh
-	// had already rotated out: with Keycloak and RotateRefreshTokens, or
-	// with Passport, which always rotates.
+	// had already rotated out: with Keycloak or the standard server and
+	// RotateRefreshTokens, or with Passport, which always rotates.
 	RefreshReuse int
+	// Discovery counts requests for a standard server's discovery documents
+	// ({URL}/.well-known/openid-configuration and
+	// {URL}/.well-known/oauth-authorization-server), whatever their method
+	// or answer: those answered 404 because of
+	// [Config].DisableOIDCDiscovery too, so a test sees a client's fallback.
+	// They are not token requests. Keycloak and Passport serve no discovery
+	// documents: it stays 0.
+	Discovery int
 	// APIRequests counts every request to the API.
 	APIRequests int
 	// APIUnauthorized counts API requests answered 401, those refused with
