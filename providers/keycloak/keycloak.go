@@ -2,13 +2,15 @@
 // token endpoint, {BaseURL}/realms/{Realm}/protocol/openid-connect/token.
 //
 // Requests are application/x-www-form-urlencoded (RFC 6749 §4.3, §4.4, §6)
-// with the password, client_credentials and refresh_token grants. The client
+// with the password, client_credentials and refresh_token grants, and carry
+// the tenant's Credentials.EndpointParams (an audience, say). The client
 // authenticates with client_id and client_secret in the form, as the
 // Fluencypass documentation shows, or with HTTP Basic ([ClientAuthBasic]).
 // [Fluencypass] is a preset for https://sso.fluencypass.com, realm
 // fluencypass.
 //
-// Responses are parsed by tenantauth's shared token client: expires_in as a
+// A Provider is a preset over [tokenclient.Client], which builds the request
+// and parses the response as for every tenantauth provider: expires_in as a
 // number or a string, "bearer" in any case, refresh_expires_in 0 as "no known
 // expiry", not-before-policy ignored, RFC 6749 §5.2 errors as
 // *tenantauth.TokenError. Redirects are refused and plain http is allowed
@@ -23,7 +25,7 @@ import (
 	"strings"
 
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/providers/internal/tokenclient"
+	"github.com/tenantauth/tenantauth/providers/tokenclient"
 )
 
 // Errors returned by Exchange before any I/O. They are the same values in
@@ -98,10 +100,8 @@ type Config struct {
 // A Provider requests tokens from one Keycloak realm. It holds no secret:
 // credentials arrive with each request. It is safe for concurrent use.
 type Provider struct {
-	endpoint       string
-	client         *http.Client
-	clientAuth     ClientAuth
-	allowNonBearer bool
+	clientAuth ClientAuth
+	tc         *tokenclient.Client
 }
 
 var _ tenantauth.Provider = (*Provider)(nil)
@@ -124,70 +124,47 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keycloak: Config.BaseURL: %w", err)
 	}
-	endpoint := strings.TrimRight(base.String(), "/") +
-		"/realms/" + url.PathEscape(cfg.Realm) + "/protocol/openid-connect/token"
-	return &Provider{
-		endpoint:       endpoint,
-		client:         tokenclient.Harden(cfg.HTTPClient),
-		clientAuth:     cfg.ClientAuth,
-		allowNonBearer: cfg.AllowNonBearer,
-	}, nil
+	auth := tokenclient.ClientSecretPost
+	if cfg.ClientAuth == ClientAuthBasic {
+		auth = tokenclient.ClientSecretBasic
+	}
+	tc, err := tokenclient.New(tokenclient.Config{
+		Name: "keycloak",
+		TokenURL: strings.TrimRight(base.String(), "/") +
+			"/realms/" + url.PathEscape(cfg.Realm) + "/protocol/openid-connect/token",
+		AuthMethod: auth,
+		Encoding:   tokenclient.Form,
+		// Harden, not nil: each Provider has its own transport, as
+		// Config.HTTPClient documents.
+		HTTPClient:        tokenclient.Harden(cfg.HTTPClient),
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		AllowNonBearer:    cfg.AllowNonBearer,
+	})
+	if err != nil {
+		return nil, err // unreachable: the URL is built from a checked one
+	}
+	return &Provider{clientAuth: cfg.ClientAuth, tc: tc}, nil
 }
 
 // Endpoint returns the token endpoint URL.
-func (p *Provider) Endpoint() string { return p.endpoint }
+func (p *Provider) Endpoint() string { return p.tc.Endpoint() }
 
 // CloseIdleConnections closes the idle keep-alive connections of the
 // Provider's HTTP client, and with them the goroutines that serve them. Call
 // it when the Provider is retired. A client passed in Config shares its
 // transport with the Provider, so its idle connections close too.
-func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+func (p *Provider) CloseIdleConnections() { p.tc.CloseIdleConnections() }
 
 // Exchange performs one token request: the password, client_credentials or
 // refresh_token grant (req.Grant, else req.Credentials.EffectiveGrant()),
 // with scope set to the space-separated Credentials.Scopes when there are
-// any. A request missing a field its grant needs, or with another grant,
-// fails without I/O. The endpoint's refusals are *tenantauth.TokenError;
-// no error contains a secret.
+// any, and every Credentials.EndpointParams value. A request missing a
+// field its grant needs, with another grant, or whose EndpointParams name a
+// parameter the Provider sets itself, fails without I/O. The endpoint's
+// refusals are *tenantauth.TokenError; no error contains a secret.
+//
+// It is a [tokenclient.Client] with a form body and client_secret_post (or
+// client_secret_basic for [ClientAuthBasic]).
 func (p *Provider) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
-	grant, err := tokenclient.CheckRequest("keycloak", req)
-	if err != nil {
-		return nil, err
-	}
-	c := req.Credentials
-	form := url.Values{"grant_type": {string(grant)}}
-	switch grant {
-	case tenantauth.GrantPassword:
-		form.Set("username", c.Username)
-		form.Set("password", c.Password.Reveal())
-	case tenantauth.GrantRefreshToken:
-		form.Set("refresh_token", req.RefreshToken.Reveal())
-	}
-	if len(c.Scopes) > 0 {
-		form.Set("scope", strings.Join(c.Scopes, " "))
-	}
-	basic := p.clientAuth == ClientAuthBasic && c.ClientSecret != ""
-	if !basic {
-		form.Set("client_id", c.ClientID)
-		if c.ClientSecret != "" {
-			form.Set("client_secret", c.ClientSecret.Reveal())
-		}
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		// Unreachable with a checked endpoint; the message holds no body.
-		return nil, fmt.Errorf("keycloak: building token request: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	hr.Header.Set("Accept", "application/json")
-	if basic {
-		hr.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret.Reveal()))
-	}
-	return tokenclient.Do(ctx, p.client, hr, tokenclient.Dialect{
-		Name: "keycloak",
-		Options: tokenclient.ParseOptions{
-			AllowNonBearer: p.allowNonBearer,
-			Secrets:        tokenclient.RequestSecrets(req),
-		},
-	})
+	return p.tc.Exchange(ctx, req)
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/providers/internal/tokenclient"
+	"github.com/tenantauth/tenantauth/providers/tokenclient"
 )
 
 // Secrets used by every test; no error may contain any of them.

@@ -7,25 +7,23 @@
 //
 //	{"grant_type":"password","client_id":"3","client_secret":"…","username":"…","password":"…"}
 //
-// plus "scope" when Credentials.Scopes is set; refresh_token and
-// client_credentials grants are supported too. Responses are parsed by
-// tenantauth's shared token client; Passport's error bodies (error,
-// error_description, hint, message) become *tenantauth.TokenError. Passport
-// 12 disables the password grant by default: such a server answers
-// unsupported_grant_type.
+// plus "scope" when Credentials.Scopes is set and the tenant's
+// Credentials.EndpointParams; refresh_token and client_credentials grants
+// are supported too. A Provider is a preset over [tokenclient.Client], which
+// builds the request and parses the response as for every tenantauth
+// provider; Passport's error bodies (error, error_description, hint,
+// message) become *tenantauth.TokenError. Passport 12 disables the password
+// grant by default: such a server answers unsupported_grant_type.
 package passport
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/providers/internal/tokenclient"
+	"github.com/tenantauth/tenantauth/providers/tokenclient"
 )
 
 // Errors returned by Exchange before any I/O. They are the same values in
@@ -68,9 +66,7 @@ type Config struct {
 // A Provider requests tokens from one Passport server. It holds no secret:
 // credentials arrive with each request. It is safe for concurrent use.
 type Provider struct {
-	endpoint       string
-	client         *http.Client
-	allowNonBearer bool
+	tc *tokenclient.Client
 }
 
 var _ tenantauth.Provider = (*Provider)(nil)
@@ -89,11 +85,21 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passport: Config.BaseURL: %w", err)
 	}
-	return &Provider{
-		endpoint:       strings.TrimRight(base.String(), "/") + "/oauth/token",
-		client:         tokenclient.Harden(cfg.HTTPClient),
-		allowNonBearer: cfg.AllowNonBearer,
-	}, nil
+	tc, err := tokenclient.New(tokenclient.Config{
+		Name:       "passport",
+		TokenURL:   strings.TrimRight(base.String(), "/") + "/oauth/token",
+		AuthMethod: tokenclient.ClientSecretPost,
+		Encoding:   tokenclient.JSON,
+		// Harden, not nil: each Provider has its own transport, as
+		// Config.HTTPClient documents.
+		HTTPClient:        tokenclient.Harden(cfg.HTTPClient),
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		AllowNonBearer:    cfg.AllowNonBearer,
+	})
+	if err != nil {
+		return nil, err // unreachable: the URL is built from a checked one
+	}
+	return &Provider{tc: tc}, nil
 }
 
 // An Option adjusts the Config of a preset such as [HubSoft].
@@ -117,103 +123,25 @@ func HubSoft(host string, opts ...Option) (*Provider, error) {
 }
 
 // Endpoint returns the token endpoint URL, {Host}/oauth/token.
-func (p *Provider) Endpoint() string { return p.endpoint }
+func (p *Provider) Endpoint() string { return p.tc.Endpoint() }
 
 // CloseIdleConnections closes the idle keep-alive connections of the
 // Provider's HTTP client, and with them the goroutines that serve them. Call
 // it when the Provider is retired. A client passed in Config shares its
 // transport with the Provider, so its idle connections close too.
-func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
-
-// The request bodies, one struct per grant so that the members appear in
-// the order Passport's documentation (and HubSoft's) shows them.
-type (
-	passwordBody struct {
-		GrantType    string `json:"grant_type"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret,omitempty"`
-		Username     string `json:"username"`
-		Password     string `json:"password"`
-		Scope        string `json:"scope,omitempty"`
-	}
-	refreshBody struct {
-		GrantType    string `json:"grant_type"`
-		RefreshToken string `json:"refresh_token"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret,omitempty"`
-		Scope        string `json:"scope,omitempty"`
-	}
-	clientBody struct {
-		GrantType    string `json:"grant_type"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-		Scope        string `json:"scope,omitempty"`
-	}
-)
+func (p *Provider) CloseIdleConnections() { p.tc.CloseIdleConnections() }
 
 // Exchange performs one token request: the password, client_credentials or
-// refresh_token grant (req.Grant, else req.Credentials.EffectiveGrant()). A
-// request missing a field its grant needs, with another grant, or with text
-// that is not valid UTF-8 (JSON cannot carry it unaltered) fails without
-// I/O. The endpoint's refusals are *tenantauth.TokenError; no error contains
-// a secret.
+// refresh_token grant (req.Grant, else req.Credentials.EffectiveGrant()),
+// with every Credentials.EndpointParams value after the documented members.
+// A request missing a field its grant needs, with another grant, whose
+// EndpointParams name a member the Provider sets itself, or with text that
+// is not valid UTF-8 (JSON cannot carry it unaltered) fails without I/O. The
+// endpoint's refusals are *tenantauth.TokenError; no error contains a
+// secret.
+//
+// It is a [tokenclient.Client] with a JSON body and client_secret_post:
+// client_id, and client_secret when there is one, in the body.
 func (p *Provider) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
-	grant, err := tokenclient.CheckRequest("passport", req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := requestBody(grant, req)
-	if err != nil {
-		return nil, err
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
-	if err != nil {
-		// Unreachable with a checked endpoint; the message holds no body.
-		return nil, fmt.Errorf("passport: building token request: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	// Without it Laravel answers some failures with HTML or a redirect.
-	hr.Header.Set("Accept", "application/json")
-	return tokenclient.Do(ctx, p.client, hr, tokenclient.Dialect{
-		Name: "passport",
-		Options: tokenclient.ParseOptions{
-			AllowNonBearer: p.allowNonBearer,
-			Secrets:        tokenclient.RequestSecrets(req),
-		},
-	})
-}
-
-// requestBody encodes req as Passport expects it for grant.
-func requestBody(grant tenantauth.Grant, req tenantauth.TokenRequest) ([]byte, error) {
-	c := req.Credentials
-	scope := strings.Join(c.Scopes, " ")
-	fields := []struct{ name, v string }{
-		{"ClientID", c.ClientID}, {"ClientSecret", string(c.ClientSecret)},
-		{"Username", c.Username}, {"Password", string(c.Password)},
-		{"RefreshToken", string(req.RefreshToken)}, {"Scopes", scope},
-	}
-	for _, f := range fields {
-		if !utf8.ValidString(f.v) {
-			// encoding/json would silently replace the bad bytes and send
-			// a different secret than configured.
-			return nil, fmt.Errorf("passport: %s is not valid UTF-8", f.name)
-		}
-	}
-	var v any
-	switch grant {
-	case tenantauth.GrantPassword:
-		v = passwordBody{string(grant), c.ClientID, c.ClientSecret.Reveal(), c.Username, c.Password.Reveal(), scope}
-	case tenantauth.GrantRefreshToken:
-		v = refreshBody{string(grant), req.RefreshToken.Reveal(), c.ClientID, c.ClientSecret.Reveal(), scope}
-	default: // client_credentials; CheckRequest allowed nothing else
-		v = clientBody{string(grant), c.ClientID, c.ClientSecret.Reveal(), scope}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "<" stays "<": the body is what the doc shows
-	if err := enc.Encode(v); err != nil {
-		// Unreachable for structs of strings; the error names no value.
-		return nil, fmt.Errorf("passport: encoding token request: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return p.tc.Exchange(ctx, req)
 }

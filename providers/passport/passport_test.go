@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/providers/internal/tokenclient"
+	"github.com/tenantauth/tenantauth/providers/tokenclient"
 )
 
 // Secrets used by the tests; no error may contain any of them.

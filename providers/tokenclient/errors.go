@@ -13,10 +13,12 @@ var (
 	// endpoint (does not parse, not absolute, has user info, …).
 	ErrInvalidEndpoint = errors.New("tenantauth: invalid token endpoint URL")
 
-	// ErrUnsupportedGrant is [tenantauth.ErrUnsupportedGrant].
+	// ErrUnsupportedGrant is [tenantauth.ErrUnsupportedGrant], here so that
+	// a provider package can re-export it without another import.
 	ErrUnsupportedGrant = tenantauth.ErrUnsupportedGrant
 
-	// ErrIncompleteCredentials is [tenantauth.ErrIncompleteCredentials].
+	// ErrIncompleteCredentials is [tenantauth.ErrIncompleteCredentials],
+	// here for the same reason.
 	ErrIncompleteCredentials = tenantauth.ErrIncompleteCredentials
 
 	// ErrBodyTooLarge means a token endpoint's response body exceeded

@@ -25,12 +25,15 @@ import (
 // [ErrBodyTooLarge], never truncated and parsed.
 const MaxBodySize = 1 << 20
 
-// A Dialect is what [Do] needs to know about the provider calling it.
+// A Dialect is what [Do] needs to know about the provider calling it: its
+// name for error messages and how to parse the answer. A provider builds one
+// per request, as the secrets differ.
 type Dialect struct {
-	// Name prefixes transport errors ("keycloak", "passport"). Empty means
-	// "tenantauth".
+	// Name prefixes transport errors ("keycloak", "passport"), so that a
+	// log line says which provider failed. Empty means "tenantauth".
 	Name string
-	// Options are passed to [Parse]. Providers fill Secrets per request.
+	// Options are passed to [Parse]. Set Secrets to [RequestSecrets] of the
+	// request, so that a secret the endpoint echoes is redacted.
 	Options ParseOptions
 	// Now tells the time for IssuedAt, Expiry and Retry-After. Nil means
 	// time.Now.

@@ -1,11 +1,3 @@
-// Package tokenclient is the one place where tenantauth's providers talk to
-// token endpoints: a hardened *http.Client, endpoint URL checks, sending a
-// prepared token request, and the single parser of token responses.
-//
-// Providers differ only in how they build the request (a form, a JSON
-// document); everything after the request is built — redirects, size limits,
-// expires_in in its several spellings, RFC 6749 §5.2 error bodies, Laravel
-// Passport's extra fields, Retry-After — is handled here, once.
 package tokenclient
 
 import (

@@ -9,7 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// MaxExcerpt bounds TokenError.Body.
+// MaxExcerpt bounds TokenError.Body: enough to recognise a proxy's error
+// page or a login form, too little for a hostile endpoint to flood a log.
 const MaxExcerpt = 200
 
 // redactedText replaces a secret found in text an error will carry.

@@ -1,0 +1,148 @@
+package tokenclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tenantauth/tenantauth"
+)
+
+// Config configures a [Client]. Only TokenURL is required; every other zero
+// value is a documented default.
+type Config struct {
+	// Name prefixes the Client's error messages ("oidc", "keycloak"), so
+	// that a log line says which provider failed. Empty means
+	// "tokenclient".
+	Name string
+
+	// TokenURL is the token endpoint. Required. It must be https unless
+	// the host is loopback or AllowInsecureHTTP is set, and must carry no
+	// user info, query or fragment (see [CheckEndpoint]): the request
+	// carries the client secret and the user's password.
+	TokenURL string
+
+	// AuthMethod is how the client authenticates. Zero means
+	// ClientSecretPost, which every server in tenantauth's scope accepts.
+	AuthMethod AuthMethod
+
+	// Encoding is the request body's format. Zero means Form, as RFC 6749
+	// specifies.
+	Encoding Encoding
+
+	// HTTPClient sends the token requests. Nil means one client, built by
+	// [NewHTTPClient] and shared by every Client and [Do] call without a
+	// client of their own, so that the connections to one endpoint are
+	// pooled however many Clients serve it. A client you pass is copied
+	// with redirects refused ([Harden]); the client itself is not modified,
+	// and its Timeout (zero: none) and transport are used as they are.
+	HTTPClient *http.Client
+
+	// AllowInsecureHTTP allows a plain http TokenURL on a host that is not
+	// loopback. Zero (false) refuses it, with an error wrapping
+	// tenantauth.ErrInsecureEndpoint.
+	AllowInsecureHTTP bool
+
+	// AllowNonBearer accepts tokens whose token_type is not Bearer (see
+	// [ParseOptions]). Zero (false) refuses them with an error.
+	AllowNonBearer bool
+
+	// Now tells the time for a token's IssuedAt and Expiry and for
+	// Retry-After dates. Nil means time.Now; tests set a fixed clock.
+	Now func() time.Time
+}
+
+// A Client is a [tenantauth.Provider] for one token endpoint that speaks
+// RFC 6749 in the way its [Config] says: the password, client_credentials
+// and refresh_token grants, a form or JSON body, client authentication in
+// the body or a Basic header. It holds no secret: credentials arrive with
+// each request. It is safe for concurrent use, and holds no lock while a
+// request is under way.
+type Client struct {
+	name           string
+	endpoint       string
+	client         *http.Client
+	auth           AuthMethod
+	enc            Encoding
+	allowNonBearer bool
+	now            func() time.Time
+}
+
+var _ tenantauth.Provider = (*Client)(nil)
+
+// New returns a Client for cfg. It checks the configuration and sends
+// nothing: a bad TokenURL yields an error wrapping [ErrInvalidEndpoint] or
+// tenantauth.ErrInsecureEndpoint, naming the URL only in redacted form; an
+// unknown AuthMethod or Encoding is an error too.
+func New(cfg Config) (*Client, error) {
+	name := cfg.Name
+	if name == "" {
+		name = defaultName
+	}
+	switch {
+	case !cfg.AuthMethod.valid():
+		return nil, fmt.Errorf("%s: unknown Config.AuthMethod %q", name, string(cfg.AuthMethod))
+	case cfg.Encoding != Form && cfg.Encoding != JSON:
+		return nil, fmt.Errorf("%s: unknown Config.Encoding %v", name, cfg.Encoding)
+	case cfg.TokenURL == "":
+		return nil, fmt.Errorf("%s: Config.TokenURL is required: %w", name, ErrInvalidEndpoint)
+	}
+	u, err := CheckEndpoint(cfg.TokenURL, cfg.AllowInsecureHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("%s: Config.TokenURL: %w", name, err)
+	}
+	c := &Client{
+		name:           name,
+		endpoint:       u.String(),
+		client:         defaultClient(),
+		auth:           cfg.AuthMethod,
+		enc:            cfg.Encoding,
+		allowNonBearer: cfg.AllowNonBearer,
+		now:            cfg.Now,
+	}
+	if c.auth == "" {
+		c.auth = ClientSecretPost
+	}
+	if cfg.HTTPClient != nil {
+		c.client = Harden(cfg.HTTPClient)
+	}
+	return c, nil
+}
+
+// Endpoint returns the token URL as [CheckEndpoint] parsed it. It never
+// changes: the Manager keys the endpoint's circuit breaker and admission
+// limit by it.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// Exchange performs one token request for req and parses the answer: the
+// password, client_credentials or refresh_token grant (req.Grant, else
+// req.Credentials.EffectiveGrant()), built by [NewRequest] and sent by [Do].
+// A request its grant cannot be built from fails without I/O (see
+// [NewRequest]). The endpoint's refusals, an "error" member in a 200
+// included, are *tenantauth.TokenError, with RetryAfter from a 429's or
+// 5xx's Retry-After; texts the server sent are kept with the request's
+// secrets redacted, and no error's text contains, or depends on, a secret.
+// Exchange makes exactly one attempt: retrying is the Manager's job.
+func (c *Client) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+	hr, err := newRequest(ctx, c.name, c.endpoint, req, c.auth, c.enc)
+	if err != nil {
+		return nil, err
+	}
+	return Do(ctx, c.client, hr, Dialect{
+		Name: c.name,
+		Options: ParseOptions{
+			AllowNonBearer: c.allowNonBearer,
+			Secrets:        RequestSecrets(req),
+		},
+		Now: c.now,
+	})
+}
+
+// CloseIdleConnections closes the idle keep-alive connections of the
+// Client's HTTP client, and with them the goroutines that serve them; call
+// it when the Client is retired. Connections in use are not affected. The
+// transport is shared with the client passed in Config.HTTPClient, or, for
+// a Client without one, with every other such Client: their idle
+// connections close too, and are reopened when next needed.
+func (c *Client) CloseIdleConnections() { c.client.CloseIdleConnections() }
