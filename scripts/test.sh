@@ -33,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-modules=(. interop benchmarks)
+modules=(. interop benchmarks xoauth2)
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
 
 on() { [ -n "${1:-}" ] && [ "$1" != 0 ]; }
@@ -123,7 +123,7 @@ status() { # suite
 step "plan$($dryrun && echo ' (TENANTAUTH_TEST_DRYRUN=1: nothing is run)')"
 go version
 printf '  %-48s %s\n' "gofmt" "run"
-printf '  %-48s %s\n' "go vet (root, interop, benchmarks modules)" "run"
+printf '  %-48s %s\n' "go vet (root, interop, benchmarks, xoauth2)" "run"
 if staticcheck_installed; then
 	printf '  %-48s %s\n' "staticcheck $STATICCHECK_VERSION" "run"
 else
@@ -131,6 +131,7 @@ else
 fi
 printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: root module" "run"
 present benchmarks && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: benchmarks module" "run"
+present xoauth2 && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: xoauth2 module" "run"
 if present interop; then
 	if [ -n "${skipped[interop]+set}" ]; then
 		printf '  %-48s %s\n' "go test: interop module (real OAuth2 servers)" "$(status interop)"
@@ -224,7 +225,7 @@ if [ -z "${skipped[staticcheck]+set}" ]; then
 	done
 fi
 
-test_modules=(. benchmarks)
+test_modules=(. benchmarks xoauth2)
 if present interop && [ -z "${skipped[interop]+set}" ]; then
 	step "interop servers (npm ci)"
 	if setup_out=$(bash interop/setup.sh 2>&1); then
@@ -285,7 +286,7 @@ if [ "${#failed_modules[@]}" -gt 0 ]; then
 fi
 
 step "benchmarks, one iteration each"
-for m in . benchmarks; do
+for m in . benchmarks xoauth2; do
 	present "$m" || continue
 	(cd "$m" && go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null)
 done
