@@ -1,5 +1,6 @@
-// Package interop runs tenantauth's providers, Manager and HTTP middleware
-// against real OAuth 2.0 servers installed from the npm registry:
+// Package interop runs tenantauth's providers (keycloak, passport and the
+// generic oidc), Manager and HTTP middleware against real OAuth 2.0 servers
+// installed from the npm registry:
 // oidc-provider mounted at Keycloak's paths (servers/keycloak.mjs) and
 // @jmondi/oauth2-server, a port of the league/oauth2-server library that
 // Laravel Passport wraps (servers/passport.mjs).

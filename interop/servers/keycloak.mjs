@@ -1,6 +1,7 @@
 // A Keycloak-like token server for the tenantauth interop suite, built on
 // oidc-provider (panva, OpenID Certified). It serves Keycloak's paths:
 //
+//   GET  /realms/{realm}/.well-known/openid-configuration      discovery (issuer: /realms/{realm})
 //   POST /realms/{realm}/protocol/openid-connect/token         token endpoint
 //   POST /realms/{realm}/protocol/openid-connect/revoke        RFC 7009 revocation
 //   GET  /api/*                                                protected resource
@@ -9,8 +10,10 @@
 //
 // Grants: client_credentials (built in), refresh_token with rotation (built
 // in), and password (registered here with provider.registerGrantType, as
-// oidc-provider does not ship it). Everything is in memory and the server
-// binds to 127.0.0.1 only. It prints "LISTENING <port>" on stdout when ready.
+// oidc-provider does not ship it). A client_credentials request may name one
+// API with an RFC 8707 resource indicator (RESOURCE below). Everything is in
+// memory and the server binds to 127.0.0.1 only. It prints
+// "LISTENING <port>" on stdout when ready.
 //
 // Flags: --port N (0: any free port), --realm NAME, --access-ttl SECONDS,
 // --refresh-ttl SECONDS, --no-refresh (password grant issues no refresh
@@ -69,6 +72,12 @@ const CLIENTS = [
     redirect_uris: [],
   },
 ];
+
+// The one resource server (RFC 8707) a client_credentials token may be
+// asked for with resource=RESOURCE; its tokens carry it as aud and may hold
+// its scope. Any other resource is refused with invalid_target.
+const RESOURCE = 'https://api.interop.test/';
+const RESOURCE_SCOPE = 'api:read';
 
 const stats = new Stats();
 
@@ -162,6 +171,14 @@ const provider = new Provider(`http://127.0.0.1:${port}${base}`, {
     clientCredentials: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (indicator !== RESOURCE) throw new errors.InvalidTarget();
+        // Opaque, so that the token is in the adapter for /api/* to find.
+        return { scope: RESOURCE_SCOPE, audience: RESOURCE, accessTokenFormat: 'opaque', accessTokenTTL: accessTTL };
+      },
+    },
   },
   findAccount: async (_ctx, sub) => {
     for (const u of USERS.values()) {
@@ -250,7 +267,9 @@ app.get('/api/{*rest}', async (req, res) => {
     return;
   }
   stats.api(true);
-  res.json({ ok: true, client_id: found.clientId, sub: found.accountId ?? null, path: req.path });
+  res.json({
+    ok: true, client_id: found.clientId, sub: found.accountId ?? null, aud: found.aud ?? null, scope: found.scope ?? null, path: req.path,
+  });
 });
 
 app.post('/admin/revoke-all', (_req, res) => {
@@ -263,7 +282,18 @@ app.post('/admin/reset', (_req, res) => {
   res.json({ ok: true });
 });
 
-app.use(mount, provider.callback());
+// OpenID Connect Discovery at the issuer, /realms/{realm}, as Keycloak
+// serves it. oidc-provider is mounted below the issuer (at Keycloak's
+// protocol/openid-connect), so it serves its document only under the mount;
+// this hands the request to it as if it had arrived there, and it names its
+// endpoints under the mount (it takes the mount path from originalUrl).
+const callback = provider.callback();
+app.get(`${base}/.well-known/openid-configuration`, (req, res) => {
+  req.originalUrl = `${mount}/.well-known/openid-configuration`;
+  req.url = '/.well-known/openid-configuration';
+  callback(req, res);
+});
+app.use(mount, callback);
 
 exitWithParent(server);
 console.log(`LISTENING ${port}`);
