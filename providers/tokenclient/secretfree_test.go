@@ -383,10 +383,12 @@ func TestDoErrorsQuoteNoServerText(t *testing.T) {
 		"malformed header":      func(s string) string { return "HTTP/1.1 200 OK\r\n" + s + "\r\n\r\n" },
 		"bad content length":    func(s string) string { return "HTTP/1.1 200 OK\r\nContent-Length: " + s + "\r\n\r\n" },
 		"redirect to the secret": func(s string) string {
-			return "HTTP/1.1 302 Found\r\nLocation: /x/" + s + "\r\nContent-Length: 0\r\n\r\n"
+			// Connection: close, as the server closes it: a client that
+			// reused it would get EOF instead of the redirect.
+			return "HTTP/1.1 302 Found\r\nLocation: /x/" + s + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 		},
 		"redirect elsewhere": func(s string) string {
-			return "HTTP/1.1 307 Found\r\nLocation: https://" + s + ".example.com/t\r\nContent-Length: 0\r\n\r\n"
+			return "HTTP/1.1 307 Found\r\nLocation: https://" + s + ".example.com/t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 		},
 	}
 	for name, reply := range replies {
