@@ -98,6 +98,13 @@ type Config struct {
 	// set Disabled to turn it off.
 	Admission admission.Config
 
+	// Shared connects the Manager to a store shared by the replicas of a
+	// service (Redis: the nested module shared/redis), so that each token
+	// is fetched once in the cluster, a rotating refresh token is used by
+	// one replica, and an invalidation reaches every replica. Its zero
+	// value shares nothing. See [SharedConfig].
+	Shared SharedConfig
+
 	// Logger receives debug and warning records (token fetches, refreshes,
 	// breaker trips). Secrets never reach it. Nil means no logging.
 	Logger *slog.Logger

@@ -308,7 +308,7 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 
 	if err != nil {
 		level := slog.LevelWarn
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrClosed) || errors.Is(err, errRefreshElsewhere) {
 			level = slog.LevelDebug
 		}
 		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed",
@@ -371,13 +371,22 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errNoProvider)
 	}
 	endpoint := RedactURL(t.Provider.Endpoint())
+	sf := sharedFetch{useRefresh: true}
+	if m.shared != nil {
+		if sf, err = m.fromShared(ctx, id, t, endpoint, f); err != nil || sf.r != nil {
+			return sf.r, err
+		}
+		if !sf.fence.IsZero() {
+			defer m.shared.unlock(sf.fence)
+		}
+	}
 	var tok *Token
 	// The breaker counts the fetch once, whatever its retries and its
 	// fall back from the refresh token to the full grant: two callers of a
 	// dead endpoint are two failures, not six.
 	err = m.breakers.Do(endpoint, func() error {
 		var err error
-		tok, err = m.obtain(ctx, id, t, endpoint, f)
+		tok, err = m.obtain(ctx, id, t, endpoint, f, sf.useRefresh)
 		return err
 	})
 	if err != nil {
@@ -389,17 +398,21 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 	if err != nil {
 		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 	}
+	if m.shared != nil {
+		m.storeShared(ctx, id, &r.entry.tok, sf.fence)
+	}
 	return r, nil
 }
 
 // obtain performs the token requests of one fetch: the refresh token first
-// when the stale entry has a usable one, else (or when it is refused or
+// when the stale entry has a usable one (and useRefresh: with a shared
+// store, only under the tenant's lock), else (or when it is refused or
 // brings an already expired token) the tenant's full grant.
-func (m *Manager) obtain(ctx context.Context, id string, t Tenant, endpoint string, f *flight) (*Token, error) {
+func (m *Manager) obtain(ctx context.Context, id string, t Tenant, endpoint string, f *flight, useRefresh bool) (*Token, error) {
 	stale := f.stale
 	attempt := exchange{m: m, id: id, provider: t.Provider, endpoint: endpoint, flight: f}
 
-	if stale != nil && stale.tok.RefreshToken != "" &&
+	if useRefresh && stale != nil && stale.tok.RefreshToken != "" &&
 		(stale.tok.RefreshExpiry.IsZero() || m.wallNow().Before(stale.tok.RefreshExpiry)) {
 		tok, err := attempt.do(ctx, TokenRequest{Grant: GrantRefreshToken, Credentials: t.Credentials, RefreshToken: stale.tok.RefreshToken})
 		if err == nil && (tok.Expiry.IsZero() || tok.Expiry.After(m.wallNow())) {

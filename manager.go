@@ -53,6 +53,7 @@ type Manager struct {
 	breakers *breaker.Group
 	admit    *admission.Group
 	log      *slog.Logger
+	shared   *sharedCache // nil without Config.Shared.Store
 
 	coarse *coarseClock // nil when cfg.Clock is set
 	epoch  time.Time    // of cfg.Clock
@@ -81,7 +82,8 @@ type Manager struct {
 }
 
 // New returns a Manager configured by cfg. It starts no goroutine until a
-// token is asked for.
+// token is asked for, except with a shared store (Config.Shared): then one
+// goroutine receives the other replicas' announcements until Close.
 func New(cfg Config) (*Manager, error) {
 	if cfg.Tenants == nil {
 		return nil, errConfig("Tenants is required")
@@ -168,7 +170,16 @@ func New(cfg Config) (*Manager, error) {
 	} else {
 		m.epoch = cfg.Clock.Now()
 	}
+	if m.shared, err = newSharedCache(cfg.Shared, cfg.FetchTimeout, m.log); err != nil {
+		return nil, err
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if m.shared != nil {
+		// The other replicas' announcements (invalidations, forgotten
+		// tenants, tokens stored) arrive from the moment the Manager exists.
+		m.wg.Add(1)
+		go m.subscribe()
+	}
 	return m, nil
 }
 
@@ -250,12 +261,14 @@ type Stats struct {
 	// queued, overload refusals, pauses (see [Manager.Admission]). Empty
 	// when Config.Admission is disabled.
 	Endpoints []admission.EndpointStats
+	// Shared are the shared store's counters; zero without one.
+	Shared SharedStats
 }
 
 // Stats returns the current counters. It allocates (the endpoints' list):
 // read it for metrics and status pages, not per request.
 func (m *Manager) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Fetches:       m.fetches.Load(),
 		FetchErrors:   m.fetchErrors.Load(),
 		Refreshes:     m.refreshes.Load(),
@@ -263,6 +276,10 @@ func (m *Manager) Stats() Stats {
 		Cached:        m.cache.Len(),
 		Endpoints:     m.admit.Endpoints(),
 	}
+	if m.shared != nil {
+		s.Shared = m.shared.stats()
+	}
+	return s
 }
 
 // Admission returns the admission limiter's figures for a token endpoint

@@ -18,6 +18,11 @@ type note struct {
 	// without a fetch, so that an outage does not cost a tenant lookup
 	// and a flight per request.
 	heldUntil int64
+	// rejected is set, with rejectedFP the token's fingerprint, when an
+	// API rejected the tenant's token (here or, with a shared store, on
+	// another replica): that token is never taken from the store again.
+	rejected   bool
+	rejectedFP [fingerprintSize]byte
 }
 
 // refusal is a remembered refusal and when it stops being remembered.
@@ -99,7 +104,13 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 	// the cooldown must also see the token gone, or its caller would be
 	// handed the rejected token again.
 	dropped := m.cache.CompareAndDelete(tenantID, cur)
+	if dropped && m.shared != nil {
+		n.rejected, n.rejectedFP = true, fingerprint(cur.tok.AccessToken)
+	}
 	m.mu.Unlock()
+	if dropped && m.shared != nil {
+		m.invalidateShared(tenantID, cur.tok.AccessToken)
+	}
 	if dropped {
 		m.invalidations.Add(1)
 		m.log.LogAttrs(context.Background(), slog.LevelDebug, "tenantauth: token invalidated", slog.String("tenant", tenantID))
@@ -113,6 +124,14 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 // credentials or configuration change: a fetch already under way finishes
 // for its waiters, but its token is not cached and later callers fetch anew.
 func (m *Manager) Forget(tenantID string) {
+	m.forgetLocal(tenantID)
+	if m.shared != nil {
+		m.forgetShared(tenantID)
+	}
+}
+
+// forgetLocal is Forget on this replica only.
+func (m *Manager) forgetLocal(tenantID string) {
 	m.mu.Lock()
 	if f := m.flights[tenantID]; f != nil {
 		// Its waiters still get its result, but later callers start a

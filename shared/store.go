@@ -28,7 +28,12 @@ import (
 // absent one.
 //
 // Values are opaque bytes (at most a few KiB) and keys printable ASCII
-// strings of at most a few hundred bytes, both built by the Manager.
+// strings of at most a few hundred bytes, both built by the Manager. A
+// Store keeps no reference to the slices it is given, and the slices it
+// returns (and passes to a Subscribe callback) belong to the caller.
+//
+// A call whose context has ended returns an error matching ctx.Err() and
+// has no effect: nothing written, no lock taken or released.
 type Store interface {
 	// Get returns the value stored under key, or nil and ErrNotFound when
 	// there is none (never an empty value otherwise).
