@@ -113,6 +113,12 @@ type Config struct {
 	// any lock, for metrics. It must not block.
 	OnFetch func(FetchEvent)
 
+	// Observer receives the Manager's events (fetches, attempts, breaker
+	// changes, invalidations, 401 recoveries, shared-store failures) for
+	// metrics and traces; the nested module tenantauth/otel provides one
+	// for OpenTelemetry. Nil (the default) costs nothing. See [Observer].
+	Observer Observer
+
 	// Clock tells the time. Nil means the system clock, read on the hot path
 	// through a coarse clock that a single goroutine updates every 20 ms
 	// while the Manager is busy. Tests set a fake clock; it is then read on

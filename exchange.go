@@ -80,9 +80,17 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		if err != nil {
 			m.fetchErrors.Add(1)
 		}
-		if m.cfg.OnFetch != nil {
-			m.cfg.OnFetch(FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
-				Background: x.flight.background(), Attempt: attempt, Queued: start.Sub(queued), Duration: time.Since(start), Err: err})
+		x.flight.grant = req.Grant
+		x.flight.attempts++
+		if m.cfg.OnFetch != nil || m.obs != nil {
+			ev := FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
+				Background: x.flight.background(), Attempt: attempt, Queued: start.Sub(queued), Duration: time.Since(start), Err: err}
+			if m.cfg.OnFetch != nil {
+				m.cfg.OnFetch(ev)
+			}
+			if m.obs != nil {
+				m.obs.Attempt(ctx, ev)
+			}
 		}
 		if err == nil {
 			m.log.LogAttrs(ctx, slog.LevelDebug, "tenantauth: token fetched", slog.String("tenant", x.id),

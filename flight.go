@@ -32,10 +32,24 @@ type flight struct {
 	// the caller does not wait behind them too.
 	urgent   chan struct{}
 	promoted atomic.Bool
+
+	// For the Observer only (set when there is one): the context of the
+	// call that started the flight, and the callers that waited on it.
+	caller  context.Context
+	waiters atomic.Int32
+	// What the flight did, written by its own goroutine only: for
+	// FetchDone.
+	endpoint string
+	grant    Grant
+	attempts int
+	source   FetchSource
 }
 
 // join tells f that a caller waits on it.
 func (f *flight) join() {
+	if f.caller != nil {
+		f.waiters.Add(1)
+	}
 	if f.urgent != nil && f.promoted.CompareAndSwap(false, true) {
 		close(f.urgent)
 	}
@@ -87,7 +101,7 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		if state != cache.Miss {
 			m.mu.Unlock()
 			if state == cache.Refresh {
-				m.refreshAhead(id, e)
+				m.refreshAhead(ctx, id, e)
 			}
 			return e, nil
 		}
@@ -118,7 +132,7 @@ func (m *Manager) wait(ctx context.Context, id string, stale *entry, now int64) 
 		// a wake-up. Any other caller hands it to a goroutine, so that it
 		// can leave without cancelling the fetch for the others.
 		inline := ctx.Done() == nil
-		f = m.start(id, stale, false, !inline)
+		f = m.start(ctx, id, stale, false, !inline)
 		if inline {
 			m.mu.Unlock()
 			m.run(id, f)
@@ -150,7 +164,7 @@ func (m *Manager) result(f *flight, stale *entry) (*entry, error) {
 }
 
 // refreshAhead starts the background refresh this caller claimed.
-func (m *Manager) refreshAhead(id string, cur *entry) {
+func (m *Manager) refreshAhead(ctx context.Context, id string, cur *entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// The caller holds cur's refresh claim: every path that starts no
@@ -177,7 +191,7 @@ func (m *Manager) refreshAhead(id string, cur *entry) {
 		return
 	}
 	m.refreshes.Add(1)
-	m.start(id, cur, true, true)
+	m.start(ctx, id, cur, true, true)
 }
 
 // reserveLookup takes one of the Config.MaxLookups slots for a flight's
@@ -223,11 +237,18 @@ func (m *Manager) releaseLookup() {
 }
 
 // start registers a flight and, with async, launches it in a goroutine;
-// otherwise the caller must call run itself. m.mu must be held.
-func (m *Manager) start(id string, stale *entry, background, async bool) *flight {
+// otherwise the caller must call run itself. ctx is the caller's, for the
+// Observer only. m.mu must be held.
+func (m *Manager) start(ctx context.Context, id string, stale *entry, background, async bool) *flight {
 	f := &flight{done: make(chan struct{}), stale: stale}
 	if background {
 		f.urgent = make(chan struct{})
+	}
+	if m.obs != nil {
+		f.caller = ctx
+		if !background {
+			f.waiters.Store(1)
+		}
 	}
 	m.flights[id] = f
 	m.wg.Add(1)
@@ -251,18 +272,37 @@ func (m *Manager) run(id string, f *flight) {
 		r        *fetched
 		err      error
 		returned bool
+		start    time.Time
 	)
 	defer func() {
 		if !returned {
 			r, err = nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errProviderPanic)
 		}
+		if m.obs != nil {
+			m.fetchDone(ctx, id, f, start, err)
+		}
 		m.publish(id, f, r, err)
 	}()
+	if m.obs != nil {
+		start = time.Now()
+		ctx = m.obs.FetchStart(f.caller, ctx, FetchStart{TenantID: id, Background: f.urgent != nil})
+	}
 	r, err = m.fetchSafely(ctx, id, f)
 	if err != nil && m.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	returned = true
+}
+
+// fetchDone tells the Observer how f ended.
+func (m *Manager) fetchDone(ctx context.Context, id string, f *flight, start time.Time, err error) {
+	src := f.source
+	if err != nil {
+		src = SourceNone
+	}
+	m.obs.FetchDone(ctx, FetchDone{TenantID: id, Endpoint: f.endpoint, Grant: f.grant, Source: src,
+		Background: f.background(), Waiters: int(f.waiters.Load()), Attempts: f.attempts,
+		Duration: time.Since(start), Err: err})
 }
 
 // publish stores a flight's result (r, nil on error) and releases its
@@ -311,8 +351,9 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 		if errors.Is(err, ErrClosed) || errors.Is(err, errRefreshElsewhere) {
 			level = slog.LevelDebug
 		}
-		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed",
-			slog.String("tenant", id), slog.Bool("background", f.background()), slog.String("error", err.Error()))
+		attrs := append([]slog.Attr{slog.String("tenant", id), slog.String("endpoint", f.endpoint),
+			slog.String("grant", string(f.grant)), slog.Bool("background", f.background())}, errorAttrs(err)...)
+		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed", attrs...)
 	}
 	f.val, f.err = val, err
 	close(f.done)
@@ -371,9 +412,11 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 		return nil, fmt.Errorf("tenantauth: tenant %q: %w", id, errNoProvider)
 	}
 	endpoint := RedactURL(t.Provider.Endpoint())
+	f.endpoint = endpoint
 	sf := sharedFetch{useRefresh: true}
 	if m.shared != nil {
 		if sf, err = m.fromShared(ctx, id, t, endpoint, f); err != nil || sf.r != nil {
+			f.source = SourceShared
 			return sf.r, err
 		}
 		if !sf.fence.IsZero() {
@@ -401,6 +444,7 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 	if m.shared != nil {
 		m.storeShared(ctx, id, &r.entry.tok, sf.fence)
 	}
+	f.source = SourceEndpoint
 	return r, nil
 }
 

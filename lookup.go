@@ -126,9 +126,15 @@ func (m *Manager) entry(ctx context.Context, id string) (*entry, error) {
 	e, state := m.cache.Get(id, now)
 	switch state {
 	case cache.Fresh:
+		if m.obs != nil {
+			m.countHit()
+		}
 		return e, nil
 	case cache.Refresh:
-		m.refreshAhead(id, e)
+		if m.obs != nil {
+			m.countHit()
+		}
+		m.refreshAhead(ctx, id, e)
 		return e, nil
 	}
 	return m.wait(ctx, id, e, now)

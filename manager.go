@@ -54,6 +54,7 @@ type Manager struct {
 	admit    *admission.Group
 	log      *slog.Logger
 	shared   *sharedCache // nil without Config.Shared.Store
+	obs      Observer     // nil without Config.Observer
 
 	coarse *coarseClock // nil when cfg.Clock is set
 	epoch  time.Time    // of cfg.Clock
@@ -79,6 +80,7 @@ type Manager struct {
 	lookupSlots chan struct{}
 
 	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
+	hitSamples                                     atomic.Uint64 // with an Observer: hits sampled 1 in HitSample
 }
 
 // New returns a Manager configured by cfg. It starts no goroutine until a
@@ -116,6 +118,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	m := &Manager{
+		obs:     cfg.Observer,
 		cfg:     &cfg,
 		policy:  cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
 		log:     cfg.Logger,
@@ -152,6 +155,9 @@ func New(cfg Config) (*Manager, error) {
 	bcfg.OnStateChange = func(endpoint string, from, to breaker.State) {
 		m.log.LogAttrs(context.Background(), slog.LevelWarn, "tenantauth: circuit breaker state change",
 			slog.String("endpoint", endpoint), slog.String("from", from.String()), slog.String("to", to.String()))
+		if m.obs != nil {
+			m.obs.BreakerChange(BreakerChange{Endpoint: endpoint, From: from, To: to})
+		}
 		if userHook != nil {
 			userHook(endpoint, from, to)
 		}
@@ -170,7 +176,7 @@ func New(cfg Config) (*Manager, error) {
 	} else {
 		m.epoch = cfg.Clock.Now()
 	}
-	if m.shared, err = newSharedCache(cfg.Shared, cfg.FetchTimeout, m.log); err != nil {
+	if m.shared, err = newSharedCache(cfg.Shared, cfg.FetchTimeout, m.log, m.obs); err != nil {
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -256,6 +262,13 @@ type Stats struct {
 	Invalidations uint64
 	// Cached is the number of tenants with a cached token.
 	Cached int
+	// Evictions counts tokens the cache dropped to make room (CacheSize).
+	Evictions uint64
+	// Hits estimates the cache hits: with an Observer, one hit in
+	// [HitSample] is counted (a shared counter on every hit would stop the
+	// hit path from scaling across cores), and Hits is that count times
+	// HitSample. Zero without an Observer.
+	Hits uint64
 	// Endpoints has the admission state of every token endpoint in use,
 	// sorted by endpoint: its current limit, requests in flight and
 	// queued, overload refusals, pauses (see [Manager.Admission]). Empty
@@ -274,6 +287,8 @@ func (m *Manager) Stats() Stats {
 		Refreshes:     m.refreshes.Load(),
 		Invalidations: m.invalidations.Load(),
 		Cached:        m.cache.Len(),
+		Evictions:     m.cache.Evictions(),
+		Hits:          m.hitSamples.Load() * HitSample,
 		Endpoints:     m.admit.Endpoints(),
 	}
 	if m.shared != nil {

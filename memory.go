@@ -113,6 +113,9 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 	}
 	if dropped {
 		m.invalidations.Add(1)
+		if m.obs != nil {
+			m.obs.Invalidated(Invalidation{TenantID: tenantID})
+		}
 		m.log.LogAttrs(context.Background(), slog.LevelDebug, "tenantauth: token invalidated", slog.String("tenant", tenantID))
 	}
 }

@@ -159,7 +159,7 @@ func (m *Manager) storeShared(ctx context.Context, id string, tok *Token, fence 
 func (m *Manager) invalidateShared(id string, access Secret) {
 	s := m.shared
 	fp := fingerprint(access)
-	_ = s.call(m.ctx, func(ctx context.Context) error {
+	_ = s.call(m.ctx, "delete", func(ctx context.Context) error {
 		_, err := s.store.DeleteIfPrefix(ctx, s.key(id), fp[:])
 		return err
 	})
@@ -170,7 +170,7 @@ func (m *Manager) invalidateShared(id string, access Secret) {
 // replica to forget the tenant.
 func (m *Manager) forgetShared(id string) {
 	s := m.shared
-	_ = s.call(m.ctx, func(ctx context.Context) error {
+	_ = s.call(m.ctx, "delete", func(ctx context.Context) error {
 		_, err := s.store.DeleteIfPrefix(ctx, s.key(id), nil)
 		return err
 	})
@@ -233,7 +233,7 @@ func (m *Manager) subscribeOnce() (shared.Subscription, context.CancelFunc, erro
 		if err == nil {
 			err = context.DeadlineExceeded
 		}
-		m.shared.errors.Add(1)
+		m.shared.failed("subscribe", err)
 		return nil, nil, err
 	}
 	return sub, cancel, nil
@@ -262,21 +262,30 @@ func (m *Manager) receive(msg []byte) {
 	case msgStored:
 		s.wake(id)
 	case msgInvalidated:
-		if len(fp) != fingerprintSize {
-			return
+		if len(fp) == fingerprintSize && m.dropAnnounced(id, fp) && m.obs != nil {
+			m.obs.Invalidated(Invalidation{TenantID: id, Remote: true})
 		}
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if cur, ok := m.cache.Peek(id); ok && hmac.Equal(fp, fingerprintOf(&cur.tok)) {
-			m.cache.CompareAndDelete(id, cur)
-			m.invalidations.Add(1)
-		}
-		n := m.note(id)
-		n.rejected = true
-		copy(n.rejectedFP[:], fp)
 	case msgForgotten:
 		m.forgetLocal(id)
 	}
+}
+
+// dropAnnounced drops id's cached token if it is the one another replica
+// announced rejected, and remembers that token as rejected so that it is
+// not read back from the store. It reports whether a token was dropped.
+func (m *Manager) dropAnnounced(id string, fp []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dropped := false
+	if cur, ok := m.cache.Peek(id); ok && hmac.Equal(fp, fingerprintOf(&cur.tok)) {
+		if dropped = m.cache.CompareAndDelete(id, cur); dropped {
+			m.invalidations.Add(1)
+		}
+	}
+	n := m.note(id)
+	n.rejected = true
+	copy(n.rejectedFP[:], fp)
+	return dropped
 }
 
 func fingerprintOf(t *Token) []byte {

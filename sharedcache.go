@@ -82,7 +82,11 @@ type SharedConfig struct {
 	Wait time.Duration
 
 	// Breaker configures the store's own circuit breaker. Its zero value
-	// opens after 5 failed calls in a row and probes again after 30 s.
+	// opens after 5 failed calls in a row and probes again after 5 s. A
+	// call that ran out of Budget while the store answered other calls
+	// within the last second does not count: the store is busy (or this
+	// process is, in a burst of fetches), not gone, and each such call
+	// simply goes on alone.
 	Breaker breaker.Config
 }
 
@@ -118,10 +122,13 @@ type SharedStats struct {
 const (
 	defaultSharedPrefix = "tenantauth:"
 	defaultSharedBudget = 50 * time.Millisecond
-	maxLockTTL          = 10 * time.Second
-	maxSharedValue      = 64 << 10 // larger values are not opened
-	fingerprintSize     = 16
-	sharedBreakerKey    = "shared store"
+	// defaultSharedOpenTimeout: a store that comes back is used again
+	// soon; while open, every miss is one token request more.
+	defaultSharedOpenTimeout = 5 * time.Second
+	maxLockTTL               = 10 * time.Second
+	maxSharedValue           = 64 << 10 // larger values are not opened
+	fingerprintSize          = 16
+	sharedBreakerKey         = "shared store"
 )
 
 // errRefreshElsewhere ends a refresh-ahead fetch that another replica is
@@ -138,6 +145,7 @@ type sharedCache struct {
 	wait     time.Duration
 	breakers *breaker.Group
 	log      *slog.Logger
+	obs      Observer // nil: none
 
 	current string                 // ID of the key that seals new values
 	aeads   map[string]cipher.AEAD // by key ID
@@ -145,12 +153,13 @@ type sharedCache struct {
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // tenant → closed when a replica stores its token
 
+	lastOK                                                     atomic.Int64 // UnixNano of the last successful call
 	warnedUnreadable                                           atomic.Bool
 	hits, misses, stored, waited, errors, unreadable, received atomic.Uint64
 }
 
 // newSharedCache checks cfg and builds the shared cache; nil without Store.
-func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logger) (*sharedCache, error) {
+func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logger, obs Observer) (*sharedCache, error) {
 	if cfg.Store == nil {
 		if len(cfg.Keys) > 0 || cfg.NameKey != "" {
 			return nil, errConfig("Shared.Keys or Shared.NameKey without Shared.Store")
@@ -162,7 +171,7 @@ func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logg
 	}
 	s := &sharedCache{
 		store: cfg.Store, prefix: cfg.Prefix, budget: cfg.Budget, lockTTL: cfg.LockTTL, wait: cfg.Wait,
-		log: log, current: cfg.Keys[0].ID, aeads: make(map[string]cipher.AEAD, len(cfg.Keys)),
+		log: log, obs: obs, current: cfg.Keys[0].ID, aeads: make(map[string]cipher.AEAD, len(cfg.Keys)),
 		waiters: make(map[string]chan struct{}),
 	}
 	for i, k := range cfg.Keys {
@@ -207,7 +216,25 @@ func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logg
 		s.wait = s.lockTTL
 	}
 	bcfg := cfg.Breaker
-	bcfg.Classify = classifyShared
+	if bcfg.OpenTimeout == 0 {
+		bcfg.OpenTimeout = defaultSharedOpenTimeout
+	}
+	bcfg.Classify = s.classify
+	userHook := bcfg.OnStateChange
+	bcfg.OnStateChange = func(endpoint string, from, to breaker.State) {
+		level := slog.LevelWarn
+		if to == breaker.Closed {
+			level = slog.LevelInfo
+		}
+		log.LogAttrs(context.Background(), level, "tenantauth: shared store breaker state change (open: each replica serves alone)",
+			slog.String("from", from.String()), slog.String("to", to.String()))
+		if obs != nil {
+			obs.BreakerChange(BreakerChange{Endpoint: endpoint, From: from, To: to})
+		}
+		if userHook != nil {
+			userHook(endpoint, from, to)
+		}
+	}
 	var err error
 	if s.breakers, err = breaker.New(bcfg); err != nil {
 		return nil, fmt.Errorf("tenantauth: invalid config: Shared.Breaker: %w", err)
@@ -215,29 +242,44 @@ func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logg
 	return s, nil
 }
 
-// classifyShared: a store call that failed or ran out of budget counts
-// against the store; one whose fetch was cancelled (Close) does not.
-func classifyShared(err error) breaker.Outcome {
+// classify: a store call that failed counts against the store; one whose
+// fetch was cancelled (Close) does not, nor one that ran out of budget
+// while the store is answering other calls (see SharedConfig.Breaker).
+func (s *sharedCache) classify(err error) breaker.Outcome {
 	switch {
 	case err == nil:
+		s.lastOK.Store(time.Now().UnixNano())
 		return breaker.Success
 	case errors.Is(err, context.Canceled):
+		return breaker.Excluded
+	case errors.Is(err, context.DeadlineExceeded) && time.Now().UnixNano()-s.lastOK.Load() < int64(busyWindow):
 		return breaker.Excluded
 	}
 	return breaker.Failure
 }
 
+// busyWindow is how recent a success must be for a timeout to mean "busy".
+const busyWindow = time.Second
+
 // call runs one store call within the budget, behind the store's breaker.
 // Its error is for counting and logging only: the Manager never fails a
 // request because of the store.
-func (s *sharedCache) call(ctx context.Context, fn func(ctx context.Context) error) error {
+func (s *sharedCache) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	err := s.breakers.Do(sharedBreakerKey, func() error { return fn(ctx) })
 	if err != nil {
-		s.errors.Add(1)
+		s.failed(op, err)
 	}
 	return err
+}
+
+// failed counts a failed store operation and tells the Observer.
+func (s *sharedCache) failed(op string, err error) {
+	s.errors.Add(1)
+	if s.obs != nil {
+		s.obs.SharedStore(SharedStoreEvent{Op: op, Err: err})
+	}
 }
 
 // key is the store key of id's token; lock the name of its lock.
@@ -373,7 +415,7 @@ func (s *sharedCache) aad(use, id string) []byte {
 // answered (a token or none); an unreadable value is a miss.
 func (s *sharedCache) get(ctx context.Context, id string) (tok *Token, answered bool) {
 	var v []byte
-	err := s.call(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, "get", func(ctx context.Context) error {
 		var err error
 		v, err = s.store.Get(ctx, s.key(id))
 		if errors.Is(err, shared.ErrNotFound) {
@@ -390,6 +432,9 @@ func (s *sharedCache) get(ctx context.Context, id string) (tok *Token, answered 
 	tok, err = s.open(id, v)
 	if err != nil {
 		s.unreadable.Add(1)
+		if s.obs != nil {
+			s.obs.SharedStore(SharedStoreEvent{Op: "open", Err: err})
+		}
 		if s.warnedUnreadable.CompareAndSwap(false, true) {
 			// Once: a key missing from Keys on this replica would otherwise
 			// log on every miss. Stats.Shared.Unreadable counts them all.
@@ -412,14 +457,14 @@ func (s *sharedCache) put(ctx context.Context, id string, tok *Token, f shared.F
 	if err != nil {
 		return
 	}
-	if s.call(ctx, func(ctx context.Context) error { return s.store.Set(ctx, s.key(id), v, ttl, f) }) == nil {
+	if s.call(ctx, "set", func(ctx context.Context) error { return s.store.Set(ctx, s.key(id), v, ttl, f) }) == nil {
 		s.stored.Add(1)
 	}
 }
 
 // tryLock takes id's lock. It reports whether the store answered.
 func (s *sharedCache) tryLock(ctx context.Context, id string) (f shared.Fence, ok, answered bool) {
-	err := s.call(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, "lock", func(ctx context.Context) error {
 		var err error
 		f, ok, err = s.store.Lock(ctx, s.lock(id), s.lockTTL)
 		return err
@@ -429,7 +474,7 @@ func (s *sharedCache) tryLock(ctx context.Context, id string) (f shared.Fence, o
 
 // unlock releases f, on its own budget: the fetch's context may be done.
 func (s *sharedCache) unlock(f shared.Fence) {
-	_ = s.call(context.Background(), func(ctx context.Context) error { return s.store.Unlock(ctx, f) })
+	_ = s.call(context.Background(), "unlock", func(ctx context.Context) error { return s.store.Unlock(ctx, f) })
 }
 
 // Message kinds on the store's channel.
@@ -450,7 +495,7 @@ func (s *sharedCache) publish(ctx context.Context, kind byte, id string, fp []by
 	if err != nil {
 		return
 	}
-	_ = s.call(ctx, func(ctx context.Context) error { return s.store.Publish(ctx, msg) })
+	_ = s.call(ctx, "publish", func(ctx context.Context) error { return s.store.Publish(ctx, msg) })
 }
 
 // parseMessage opens a message; ok is false for one that is not ours.

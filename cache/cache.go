@@ -103,6 +103,8 @@ type Cache[V any] struct {
 	// publishing its key, a removal frees it after. It never exceeds
 	// capacity, while each shard may hold more or less than its fair share.
 	count atomic.Int64
+	// evictions counts entries evicted to make room.
+	evictions atomic.Uint64
 }
 
 // A shard is an open-addressing table that hits read without a lock, and
@@ -326,6 +328,7 @@ func (c *Cache[V]) evict(sh *shard[V]) bool {
 		}
 		t.slots[i].Store(c.tomb)
 		sh.live--
+		c.evictions.Add(1)
 		return true
 	}
 	// Hits set bits behind the hand faster than it cleared them: the
@@ -428,6 +431,9 @@ func (c *Cache[V]) Postpone(key string, v *V, until int64) {
 	}
 	n.gate.Store(max(until, n.refreshAt))
 }
+
+// Evictions returns how many entries were evicted to make room for others.
+func (c *Cache[V]) Evictions() uint64 { return c.evictions.Load() }
 
 // Len returns the number of entries, stale ones included. While other
 // goroutines insert or delete, it may count an insert before its key is

@@ -117,6 +117,7 @@ type agentTransport struct {
 	idempotentOnly bool
 	insecure       bool // plain http allowed off loopback
 	retried        bool
+	reported       bool // the retry's outcome went to ReportRecovery
 }
 
 // RoundTrip implements fasthttp.RoundTripper.
@@ -139,6 +140,11 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	}
 	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
 	retry, err := t.next.RoundTrip(hc, req, resp)
+	if t.retried && !t.reported {
+		// The second round trip, with the fresh token.
+		t.reported = true
+		t.m.ReportRecovery(t.id, err == nil && !rejected(resp))
+	}
 	if err != nil || t.retried || !rejected(resp) {
 		req.Header.Del(fiber.HeaderAuthorization)
 		return retry, err

@@ -147,7 +147,9 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 		return nil // the 401 stands
 	}
 	req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
-	return cl.send(req, resp)
+	err = cl.send(req, resp)
+	cl.m.ReportRecovery(id, err == nil && !rejected(resp))
+	return err
 }
 
 func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {

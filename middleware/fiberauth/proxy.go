@@ -260,6 +260,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 			if fresh, ferr := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP); ferr == nil && fresh != tok {
 				req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
 				err = cfg.forward(c, target)
+				cfg.Manager.ReportRecovery(id, err == nil && !rejected(c.Response()))
 			}
 		}
 		restore()

@@ -117,7 +117,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	discard(resp)
 	retry := withAuthorization(req, fresh.Authorization())
 	retry.Body = body
-	return t.send(retry)
+	resp, err = t.send(retry)
+	t.m.ReportRecovery(tenant, err == nil && !t.rejected(resp))
+	return resp, err
 }
 
 // token asks the Manager for the tenant's token for u: host and scheme
