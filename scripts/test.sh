@@ -15,6 +15,9 @@
 #                  the tests run without -race
 #   staticcheck    installed with `go install` when missing: needs the Go
 #                  module proxy
+#   redis          the shared/redis and examples/replicas modules' tests
+#                  against a real redis-server (Debian: apt-get install
+#                  redis-server; .ci/run installs it); without it they skip
 #
 # Variables:
 #
@@ -33,7 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-modules=(. interop benchmarks xoauth2)
+modules=(. interop benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas)
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
 
 on() { [ -n "${1:-}" ] && [ "$1" != 0 ]; }
@@ -106,8 +109,16 @@ staticcheck_installed() {
 	"$staticcheck" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSION#v})"
 }
 
+detect_redis() {
+	if ! command -v redis-server >/dev/null 2>&1; then
+		skip redis "redis-server not found in PATH: the shared/redis and examples/replicas tests skip" \
+			"apt-get install redis-server (Debian), then rerun"
+	fi
+}
+
 detect_interop
 detect_race
+detect_redis
 
 # ---- plan ------------------------------------------------------------------
 
@@ -123,7 +134,7 @@ status() { # suite
 step "plan$($dryrun && echo ' (TENANTAUTH_TEST_DRYRUN=1: nothing is run)')"
 go version
 printf '  %-48s %s\n' "gofmt" "run"
-printf '  %-48s %s\n' "go vet (root, interop, benchmarks, xoauth2)" "run"
+printf '  %-48s %s\n' "go vet (every module)" "run"
 if staticcheck_installed; then
 	printf '  %-48s %s\n' "staticcheck $STATICCHECK_VERSION" "run"
 else
@@ -132,6 +143,7 @@ fi
 printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: root module" "run"
 present benchmarks && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: benchmarks module" "run"
 present xoauth2 && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: xoauth2 module" "run"
+present shared/redis && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: shared/redis, examples/replicas" "$(status redis)"
 if present interop; then
 	if [ -n "${skipped[interop]+set}" ]; then
 		printf '  %-48s %s\n' "go test: interop module (real OAuth2 servers)" "$(status interop)"
@@ -225,7 +237,7 @@ if [ -z "${skipped[staticcheck]+set}" ]; then
 	done
 fi
 
-test_modules=(. benchmarks xoauth2)
+test_modules=(. benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas)
 if present interop && [ -z "${skipped[interop]+set}" ]; then
 	step "interop servers (npm ci)"
 	if setup_out=$(bash interop/setup.sh 2>&1); then
@@ -286,7 +298,7 @@ if [ "${#failed_modules[@]}" -gt 0 ]; then
 fi
 
 step "benchmarks, one iteration each"
-for m in . benchmarks xoauth2; do
+for m in . benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare; do
 	present "$m" || continue
 	(cd "$m" && go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null)
 done
