@@ -278,7 +278,7 @@ func testLockExclusive(t *testing.T, s shared.Store, ns string) {
 			case ok:
 				winner = append(winner, f)
 			case f != shared.Fence{}:
-				errs = append(errs, fmt.Errorf("Lock returned ok false with Fence %+v", f))
+				errs = append(errs, fmt.Errorf("a Lock that returned ok false gave Fence %+v", f))
 			}
 		}()
 	}
