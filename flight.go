@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth/cache"
+	"github.com/tenantauth/tenantauth/shared"
 )
 
 // flight is one token fetch for one tenant, shared by every waiter.
@@ -155,7 +156,7 @@ func (m *Manager) result(f *flight, stale *entry) (*entry, error) {
 	if f.err != nil {
 		// An unreachable endpoint should not take down a tenant whose token,
 		// though inside its safety margin, has not expired yet.
-		if stale != nil && m.endpointDown(f.err) && m.untilExpiry(&stale.tok) > 0 {
+		if stale != nil && (m.endpointDown(f.err) || errors.Is(f.err, errRefreshElsewhere)) && m.untilExpiry(&stale.tok) > 0 {
 			return stale, nil
 		}
 		return nil, f.err
@@ -294,10 +295,22 @@ func (m *Manager) run(id string, f *flight) {
 	returned = true
 }
 
-// fetchDone tells the Observer how f ended.
+// fetchDone tells the Observer how f ended. A panicking Observer must not
+// keep the flight from being published (its waiters would hang).
 func (m *Manager) fetchDone(ctx context.Context, id string, f *flight, start time.Time, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.log.LogAttrs(context.Background(), slog.LevelError, "tenantauth: Observer.FetchDone panicked",
+				slog.String("tenant", id), slog.String("panic_type", fmt.Sprintf("%T", p)))
+		}
+	}()
 	src := f.source
-	if err != nil {
+	switch {
+	case errors.Is(err, errRefreshElsewhere):
+		// Not a failure: another replica refreshes, and its token comes
+		// through the shared store.
+		src, err = SourceElsewhere, nil
+	case err != nil:
 		src = SourceNone
 	}
 	m.obs.FetchDone(ctx, FetchDone{TenantID: id, Endpoint: f.endpoint, Grant: f.grant, Source: src,
@@ -420,7 +433,11 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 			return sf.r, err
 		}
 		if !sf.fence.IsZero() {
-			defer m.shared.unlock(sf.fence)
+			defer func() {
+				if !sf.fence.IsZero() { // not handed to the background store
+					m.shared.unlock(sf.fence)
+				}
+			}()
 		}
 	}
 	var tok *Token
@@ -441,8 +458,19 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 	if err != nil {
 		return nil, &tenantError{tenant: id, endpoint: endpoint, err: err}
 	}
-	if m.shared != nil {
-		m.storeShared(ctx, id, &r.entry.tok, sf.fence)
+	if m.shared != nil && !f.forgotten.Load() {
+		// Stored, announced and unlocked after the waiters have their
+		// token: a slow store must not hold them up.
+		tok, fence := r.entry.tok, sf.fence
+		sf.fence = shared.Fence{}
+		m.background(func() {
+			// Not on m.ctx: Close waits for this write (each store call
+			// is bounded by the budget) rather than losing the token.
+			m.storeShared(context.Background(), id, &tok, fence)
+			if !fence.IsZero() {
+				m.shared.unlock(fence)
+			}
+		})
 	}
 	f.source = SourceEndpoint
 	return r, nil

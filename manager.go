@@ -258,7 +258,8 @@ type Stats struct {
 	FetchErrors uint64
 	// Refreshes counts background refresh-ahead fetches started.
 	Refreshes uint64
-	// Invalidations counts tokens dropped by Invalidate.
+	// Invalidations counts tokens dropped by Invalidate, and, with a
+	// shared store, because another replica announced them rejected.
 	Invalidations uint64
 	// Cached is the number of tenants with a cached token.
 	Cached int

@@ -88,6 +88,10 @@ const (
 	SourceShared FetchSource = "shared"
 	// SourceNone: the fetch failed.
 	SourceNone FetchSource = "none"
+	// SourceElsewhere: a refresh-ahead fetch found another replica
+	// refreshing the token (shared store): it sent nothing, and the
+	// replica gets that token through the store.
+	SourceElsewhere FetchSource = "elsewhere"
 )
 
 // FetchDone describes a fetch that ended.

@@ -55,7 +55,31 @@ func (m *Manager) locked(ctx context.Context, id string, t Tenant, endpoint stri
 		m.shared.unlock(fence)
 		return sharedFetch{r: r}
 	}
-	return sharedFetch{fence: fence, useRefresh: answered}
+	return sharedFetch{fence: fence, useRefresh: answered && m.claimRefresh(ctx, id, f)}
+}
+
+// claimRefresh reports whether this replica may spend its stale token's
+// refresh token: only when the store still holds exactly that token, which
+// it deletes (compare on the fingerprint) as a claim. A store that is
+// empty, holds another token, or one this replica cannot open (sealed with
+// a key it does not have yet) means another replica may have spent the
+// refresh token already: the flight uses the full grant. The claim, not
+// the lock, is what makes a refresh token spent once: a lock can expire
+// while a slow refresh is still in flight, and the next holder then finds
+// nothing to claim.
+func (m *Manager) claimRefresh(ctx context.Context, id string, f *flight) bool {
+	if f.stale == nil || f.stale.tok.RefreshToken == "" {
+		return false
+	}
+	s := m.shared
+	fp := fingerprint(f.stale.tok.AccessToken)
+	claimed := false
+	err := s.call(ctx, "delete", func(ctx context.Context) error {
+		var err error
+		claimed, err = s.store.DeleteIfPrefix(ctx, s.key(id), fp[:])
+		return err
+	})
+	return err == nil && claimed
 }
 
 // awaitReplica waits, at most SharedConfig.Wait, for the replica holding

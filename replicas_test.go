@@ -346,6 +346,8 @@ func TestReplicasSealedValues(t *testing.T) {
 		tokens[id] = tok.AccessToken.Reveal()
 	}
 	ms[0].Invalidate("t1", nil) // nothing
+	// Tokens are stored in the background, after the callers have them.
+	waitFor(t, "both values stored", func() bool { return len(store.keys()) == 2 })
 	written := store.keys()
 	if len(written) != 2 {
 		t.Fatalf("%d values written, want 2", len(written))
@@ -410,10 +412,12 @@ func TestReplicasMovedValue(t *testing.T) {
 	if _, err := m.Token(ctx, "t0"); err != nil {
 		t.Fatal(err)
 	}
-	v, err := store.Get(ctx, "tenantauth:token:t0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var v []byte
+	waitFor(t, "t0's value stored", func() bool {
+		var err error
+		v, err = store.Get(ctx, "tenantauth:token:t0")
+		return err == nil
+	})
 	if err := store.Set(ctx, "tenantauth:token:t2", v, time.Hour, shared.Fence{}); err != nil {
 		t.Fatal(err)
 	}

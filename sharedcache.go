@@ -34,8 +34,10 @@ import (
 // With a store, a local miss reads the store before the token endpoint; the
 // replica that finds nothing takes the tenant's lock in the store and
 // fetches, the others wait for its token (at most Wait) and fetch themselves
-// if it never comes; refresh-ahead and refresh tokens are used under the
-// same lock, so a rotating refresh token is never used by two replicas; a
+// if it never comes; a refresh token is spent only by the replica that
+// takes the lock and removes from the store exactly the token it came with
+// (a claim no other replica can win after it), so a rotating refresh token
+// is never used by two replicas — any doubt means the full grant; a
 // token an API rejected (Manager.Invalidate) and a tenant forgotten
 // (Manager.Forget) are dropped from the store and announced to every
 // replica. Every value is sealed with AES-256-GCM under Keys, the tenant ID
@@ -51,9 +53,11 @@ type SharedConfig struct {
 	Store shared.Store
 
 	// Keys seal the values: new values with Keys[0], reads with whichever
-	// key a value names, so that a key is rotated by putting the new one
-	// first and dropping the old one once its values have expired (at most
-	// the tokens' lifetime). Each Secret is 32 random bytes (AES-256); IDs
+	// key a value names. Rotate in two deployments: first add the new key
+	// last on every replica (all can read it), then put it first (new
+	// values use it); drop the old key once its values have expired (at
+	// most the tokens' lifetime). A replica that cannot open a value treats
+	// it as a miss and never spends a refresh token on its account. Each Secret is 32 random bytes (AES-256); IDs
 	// are non-empty, at most 64 bytes, and unique. Required with Store.
 	Keys []SharedKey
 
@@ -147,6 +151,8 @@ type sharedCache struct {
 	log      *slog.Logger
 	obs      Observer // nil: none
 
+	instance [8]byte // random: tells this replica's own messages apart
+
 	current string                 // ID of the key that seals new values
 	aeads   map[string]cipher.AEAD // by key ID
 
@@ -190,6 +196,9 @@ func newSharedCache(cfg SharedConfig, fetchTimeout time.Duration, log *slog.Logg
 		if s.aeads[k.ID], err = cipher.NewGCM(block); err != nil {
 			return nil, errConfig(fmt.Sprintf("Shared.Keys[%d]: %v", i, err))
 		}
+	}
+	if _, err := rand.Read(s.instance[:]); err != nil {
+		return nil, fmt.Errorf("tenantauth: shared cache: %w", err)
 	}
 	if cfg.NameKey != "" {
 		if len(cfg.NameKey) < 16 {
@@ -457,7 +466,15 @@ func (s *sharedCache) put(ctx context.Context, id string, tok *Token, f shared.F
 	if err != nil {
 		return
 	}
-	if s.call(ctx, "set", func(ctx context.Context) error { return s.store.Set(ctx, s.key(id), v, ttl, f) }) == nil {
+	lost := false
+	err = s.call(ctx, "set", func(ctx context.Context) error {
+		err := s.store.Set(ctx, s.key(id), v, ttl, f)
+		if errors.Is(err, shared.ErrLockLost) {
+			lost, err = true, nil // a healthy store's answer: a later holder wrote
+		}
+		return err
+	})
+	if err == nil && !lost {
 		s.stored.Add(1)
 	}
 }
@@ -487,7 +504,8 @@ const (
 // publish announces kind for id (with fp for msgInvalidated), sealed: the
 // channel never carries a tenant ID in clear.
 func (s *sharedCache) publish(ctx context.Context, kind byte, id string, fp []byte) {
-	plain := make([]byte, 0, 2+len(fp)+len(id))
+	plain := make([]byte, 0, len(s.instance)+2+len(fp)+len(id))
+	plain = append(plain, s.instance[:]...)
 	plain = append(plain, kind, byte(len(fp)))
 	plain = append(plain, fp...)
 	plain = append(plain, id...)
@@ -498,12 +516,26 @@ func (s *sharedCache) publish(ctx context.Context, kind byte, id string, fp []by
 	_ = s.call(ctx, "publish", func(ctx context.Context) error { return s.store.Publish(ctx, msg) })
 }
 
-// parseMessage opens a message; ok is false for one that is not ours.
+// parseMessage opens a message. ok is false for one that does not open
+// (counted: a replica missing a key misses announcements) and for this
+// replica's own messages, which it acted on when it sent them.
 func (s *sharedCache) parseMessage(msg []byte) (kind byte, id string, fp []byte, ok bool) {
+	const head = len(sharedCache{}.instance)
 	plain, err := s.openBytes(msg, 0, s.aad("message", ""))
-	if err != nil || len(plain) < 2 || len(plain) < 2+int(plain[1]) {
+	if err == nil && (len(plain) < head+2 || len(plain) < head+2+int(plain[head+1])) {
+		err = errors.New("truncated")
+	}
+	if err != nil {
+		s.unreadable.Add(1)
+		if s.obs != nil {
+			s.obs.SharedStore(SharedStoreEvent{Op: "open", Err: err})
+		}
 		return 0, "", nil, false
 	}
+	if string(plain[:head]) == string(s.instance[:]) {
+		return 0, "", nil, false
+	}
+	plain = plain[head:]
 	n := int(plain[1])
 	return plain[0], string(plain[2+n:]), plain[2 : 2+n], true
 }

@@ -11,7 +11,7 @@
 // that a program that does not use Redis pulls in no Redis client.
 //
 // A Store sees only opaque keys and sealed values: tenant IDs may be hashed
-// into the keys (tenantauth.SharedConfig.HashKeys) and values are
+// into the keys (tenantauth.SharedConfig.NameKey) and values are
 // ciphertext; a Store never needs to understand either.
 package shared
 

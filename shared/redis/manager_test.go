@@ -519,6 +519,15 @@ func TestManagerUnreadableValues(t *testing.T) {
 		stored[id] = tok
 	}
 	key := func(i int) string { return "tenantauth:token:" + tenantID(i) }
+	// Tokens are stored after their callers have them.
+	waitFor(t, "the writer's tokens stored", func() bool {
+		for i := range 5 {
+			if srv.Dump(key(i)) == nil {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Tampered: one byte of the ciphertext changed in place.
 	v := srv.Dump(key(0))
