@@ -111,10 +111,14 @@ func TestReplicasFetchEachTokenOnce(t *testing.T) {
 	const n, tenants = 10, 1000
 	p := newFakeProvider("https://idp.example/token")
 	p.hook = realTimeTokens(p, 2*time.Millisecond)
-	// 10 000 callers at once under the race detector make every call slow:
-	// a budget that large tests the protocol, not the store's speed.
+	// 10 000 callers at once under the race detector on a loaded machine
+	// make every call slow (this test has taken 15 s in CI): a budget, lock
+	// and wait that large test the protocol, not the store's or the
+	// scheduler's speed (a lock that expires mid-fetch lets a waiter fetch
+	// too, by design).
 	ms := replicas(t, n, p, tenants, shared.NewMemory(shared.MemoryConfig{}),
-		tenantauth.Config{Shared: tenantauth.SharedConfig{Budget: 10 * time.Second}})
+		tenantauth.Config{FetchTimeout: 5 * time.Minute, Shared: tenantauth.SharedConfig{
+			Budget: time.Minute, LockTTL: 2 * time.Minute, Wait: 2 * time.Minute}})
 	var wg sync.WaitGroup
 	errs := make(chan error, n*tenants)
 	for _, m := range ms {
