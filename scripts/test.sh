@@ -36,7 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-modules=(. interop benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas)
+modules=(. interop benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas otel examples/observability)
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
 
 on() { [ -n "${1:-}" ] && [ "$1" != 0 ]; }
@@ -143,6 +143,7 @@ fi
 printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: root module" "run"
 present benchmarks && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: benchmarks module" "run"
 present xoauth2 && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: xoauth2 module" "run"
+present otel && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: otel, examples/observability" "run"
 present shared/redis && printf '  %-48s %s\n' "go test ${race_flag:-(no -race)}: shared/redis, examples/replicas" "$(status redis)"
 if present interop; then
 	if [ -n "${skipped[interop]+set}" ]; then
@@ -237,7 +238,7 @@ if [ -z "${skipped[staticcheck]+set}" ]; then
 	done
 fi
 
-test_modules=(. benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas)
+test_modules=(. benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare examples/replicas otel examples/observability)
 if present interop && [ -z "${skipped[interop]+set}" ]; then
 	step "interop servers (npm ci)"
 	if setup_out=$(bash interop/setup.sh 2>&1); then
@@ -298,7 +299,7 @@ if [ "${#failed_modules[@]}" -gt 0 ]; then
 fi
 
 step "benchmarks, one iteration each"
-for m in . benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare; do
+for m in . benchmarks xoauth2 shared/redis shared/redis/internal/clientcompare otel; do
 	present "$m" || continue
 	(cd "$m" && go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null)
 done
