@@ -1,6 +1,10 @@
 package tenantauth
 
-import "net/url"
+import (
+	"net/url"
+
+	"github.com/tenantauth/tenantauth/clientauth"
+)
 
 // A Grant is an OAuth 2.0 grant type (RFC 6749 §4), sent as grant_type.
 type Grant string
@@ -25,8 +29,16 @@ type Credentials struct {
 	Grant Grant
 	// ClientID identifies the OAuth client.
 	ClientID string
-	// ClientSecret authenticates the OAuth client.
+	// ClientSecret authenticates the OAuth client (client_secret_post or
+	// client_secret_basic, as the provider says). Not needed with Auth.
 	ClientSecret Secret
+	// Auth, when set, authenticates the client with a signed assertion
+	// instead of sending a secret (RFC 7523): clientauth.PrivateKeyJWT
+	// (private_key_jwt: RS256, ES256 or EdDSA key, kid, audience) or
+	// clientauth.ClientSecretJWT (client_secret_jwt: HS256). A fresh
+	// assertion (unique jti, short exp) is made for every token request.
+	// Its keys are never printed, logged or marshalled.
+	Auth clientauth.Authenticator
 	// Username is the resource owner for GrantPassword (an e-mail for HubSoft).
 	Username string
 	// Password is the resource owner's password for GrantPassword.

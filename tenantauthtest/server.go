@@ -2,6 +2,7 @@ package tenantauthtest
 
 import (
 	"context"
+	"crypto"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,9 +96,20 @@ type Config struct {
 	// other method, or both at once (RFC 6749 §2.3), is refused with 401
 	// invalid_client; the discovery documents list only this one. Zero
 	// means "client_secret_basic", the default of RFC 8414 and OpenID
-	// Connect Discovery. [NewStandard] panics on any other value. Keycloak
-	// and Passport ignore it and accept both methods, as the real servers.
+	// Connect Discovery. "private_key_jwt" and "client_secret_jwt" accept
+	// only a signed client assertion (RFC 7523: client_assertion_type and
+	// client_assertion, with client_id in the body), verified with the
+	// client's key in ClientKeys or its secret in Clients (HS256): the
+	// audience must be the token URL or the issuer, exp in the future, iat
+	// not too old, and each jti is accepted once (a replay is refused).
+	// [NewStandard] panics on any other value. Keycloak and Passport ignore
+	// it and accept both secret methods, as the real servers.
 	AuthMethod string
+
+	// ClientKeys maps client_id to the public keys of its private_key_jwt
+	// assertions (standard server). A client may be listed here and not
+	// in Clients.
+	ClientKeys map[string][]crypto.PublicKey
 
 	// RequireParams are parameters every token request to the standard
 	// server must carry with exactly the given value, whatever the grant,

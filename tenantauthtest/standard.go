@@ -1,10 +1,14 @@
 package tenantauthtest
 
 import (
+	"crypto"
+	"errors"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // standard speaks a plain RFC 6749 token endpoint, what Auth0, Amazon
@@ -14,7 +18,10 @@ import (
 // Where the RFC leaves a choice, it takes the strict one, so that a client
 // tested against it works with the strict servers too.
 type standard struct {
-	authMethod   string            // authBasic or authPost
+	authMethod   string // authBasic, authPost or an assertion method
+	clientKeys   map[string][]crypto.PublicKey
+	jtiMu        sync.Mutex
+	jtis         map[string]bool   // assertion jtis seen: each is accepted once
 	require      map[string]string // parameters every token request must carry
 	requireNames []string          // require's keys, sorted: refusals name the first one missing
 }
@@ -22,8 +29,10 @@ type standard struct {
 // The client authentication methods (RFC 8414 §2,
 // token_endpoint_auth_methods_supported).
 const (
-	authBasic = "client_secret_basic"
-	authPost  = "client_secret_post"
+	authBasic     = "client_secret_basic"
+	authPost      = "client_secret_post"
+	authKeyJWT    = "private_key_jwt"
+	authSecretJWT = "client_secret_jwt"
 )
 
 // standardTokenPath is the standard server's token endpoint, Cognito's.
@@ -44,14 +53,14 @@ type standardToken struct {
 // newStandard checks and copies the standard server's part of cfg. It
 // panics on an unknown AuthMethod: a test's mistake, best reported at once.
 func newStandard(cfg Config) *standard {
-	d := &standard{authMethod: cfg.AuthMethod}
+	d := &standard{authMethod: cfg.AuthMethod, clientKeys: cfg.ClientKeys, jtis: map[string]bool{}}
 	switch d.authMethod {
 	case "":
 		d.authMethod = authBasic
-	case authBasic, authPost:
+	case authBasic, authPost, authKeyJWT, authSecretJWT:
 	default:
 		panic("tenantauthtest: Config.AuthMethod " + strconv.Quote(cfg.AuthMethod) +
-			` is not "client_secret_basic" or "client_secret_post"`)
+			` is not "client_secret_basic", "client_secret_post", "private_key_jwt" or "client_secret_jwt"`)
 	}
 	if len(cfg.RequireParams) > 0 {
 		d.require = make(map[string]string, len(cfg.RequireParams))
@@ -187,6 +196,9 @@ func (d *standard) authenticateClient(s *Server, w http.ResponseWriter, req *tok
 	}
 	bodyID, haveBodyID := req.param("client_id")
 	bodySecret, haveBodySecret := req.param("client_secret")
+	if d.authMethod == authKeyJWT || d.authMethod == authSecretJWT {
+		return d.authenticateAssertion(s, req, bodyID, haveBodyID && !haveBodySecret && req.authHeader == "", refuse)
+	}
 	var id, secret string
 	switch d.authMethod {
 	case authBasic:
@@ -214,6 +226,46 @@ func (d *standard) authenticateClient(s *Server, w http.ResponseWriter, req *tok
 	}
 	// Unknown client or wrong secret: the same answer, revealing neither.
 	if want, known := s.clients[id]; !known || !secretEqual(secret, want) {
+		return refuse("client authentication failed")
+	}
+	return id, true
+}
+
+// authenticateAssertion checks a signed client assertion (RFC 7523 §3):
+// its type, the client's key (private_key_jwt) or secret (client_secret_jwt),
+// the audience (token URL or issuer), the times, and that its jti is new.
+func (d *standard) authenticateAssertion(s *Server, req *tokenRequest, id string, only bool,
+	refuse func(string) (string, bool)) (string, bool) {
+	typ, _ := req.param("client_assertion_type")
+	assertion, ok := req.param("client_assertion")
+	switch {
+	case !only:
+		return refuse("client authentication with " + d.authMethod + " only")
+	case !ok || typ != clientauth.AssertionType || id == "":
+		return refuse("client authentication with " + d.authMethod + " required (client_id, client_assertion_type, client_assertion)")
+	}
+	var keys []crypto.PublicKey
+	if d.authMethod == authKeyJWT {
+		keys = d.clientKeys[id]
+	} else if secret, known := s.clients[id]; known {
+		keys = []crypto.PublicKey{[]byte(secret)}
+	}
+	seen := func(jti string) bool {
+		d.jtiMu.Lock()
+		defer d.jtiMu.Unlock()
+		if d.jtis[jti] {
+			return true
+		}
+		d.jtis[jti] = true
+		return false
+	}
+	now := s.clock.Now()
+	err := clientauth.VerifyAssertion(assertion, keys, s.TokenURL(), id, now, seen)
+	if err != nil && s.Issuer() != "" && errors.Is(err, clientauth.ErrAudience) {
+		err = clientauth.VerifyAssertion(assertion, keys, s.Issuer(), id, now, seen)
+	}
+	if len(keys) == 0 || err != nil {
+		// Which check failed is for the server's log, not the client.
 		return refuse("client authentication failed")
 	}
 	return id, true

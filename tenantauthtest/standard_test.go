@@ -36,11 +36,11 @@ func TestStandardLayout(t *testing.T) {
 func TestNewStandardPanicsOnUnknownAuthMethod(t *testing.T) {
 	defer func() {
 		r := recover()
-		if s, _ := r.(string); !strings.Contains(s, `"private_key_jwt"`) {
+		if s, _ := r.(string); !strings.Contains(s, `"tls_client_auth"`) {
 			t.Errorf("recovered %v; want a panic naming the method", r)
 		}
 	}()
-	srv := tenantauthtest.NewStandard(tenantauthtest.Config{AuthMethod: "private_key_jwt"})
+	srv := tenantauthtest.NewStandard(tenantauthtest.Config{AuthMethod: "tls_client_auth"})
 	srv.Close()
 	t.Error("NewStandard accepted an unknown AuthMethod")
 }

@@ -125,15 +125,23 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // secrets redacted, and no error's text contains, or depends on, a secret.
 // Exchange makes exactly one attempt: retrying is the Manager's job.
 func (c *Client) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
-	hr, err := newRequest(ctx, c.name, c.endpoint, req, c.auth, c.enc)
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	hr, assertion, err := newRequestAt(ctx, c.name, c.endpoint, req, c.auth, c.enc, now())
 	if err != nil {
 		return nil, err
+	}
+	secrets := RequestSecrets(req)
+	if assertion != "" {
+		secrets = append(secrets, assertion) // a bearer credential until it expires
 	}
 	return Do(ctx, c.client, hr, Dialect{
 		Name: c.name,
 		Options: ParseOptions{
 			AllowNonBearer: c.allowNonBearer,
-			Secrets:        RequestSecrets(req),
+			Secrets:        secrets,
 		},
 		Now: c.now,
 	})

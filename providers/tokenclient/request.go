@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tenantauth/tenantauth"
 )
@@ -120,26 +121,43 @@ const defaultName = "tokenclient"
 
 // newRequest is NewRequest with errors prefixed by name.
 func newRequest(ctx context.Context, name, tokenURL string, req tenantauth.TokenRequest, auth AuthMethod, enc Encoding) (*http.Request, error) {
+	hr, _, err := newRequestAt(ctx, name, tokenURL, req, auth, enc, time.Now())
+	return hr, err
+}
+
+// newRequestAt is newRequest with the time of a client assertion; it also
+// returns the assertion made, a secret for the answer's redaction.
+func newRequestAt(ctx context.Context, name, tokenURL string, req tenantauth.TokenRequest, auth AuthMethod, enc Encoding, now time.Time) (*http.Request, tenantauth.Secret, error) {
 	if !auth.valid() {
-		return nil, fmt.Errorf("%s: unknown AuthMethod %q", name, string(auth))
+		return nil, "", fmt.Errorf("%s: unknown AuthMethod %q", name, string(auth))
 	}
 	if enc != Form && enc != JSON {
-		return nil, fmt.Errorf("%s: unknown %v", name, enc)
+		return nil, "", fmt.Errorf("%s: unknown %v", name, enc)
 	}
 	grant, err := CheckRequest(name, req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if auth == None && grant == tenantauth.GrantClientCredentials {
-		return nil, fmt.Errorf("%s: %s grant needs ClientSecret, which AuthMethod %q never sends: %w",
+		return nil, "", fmt.Errorf("%s: %s grant needs ClientSecret, which AuthMethod %q never sends: %w",
 			name, grant, None, ErrIncompleteCredentials)
 	}
-	params, basic := requestParams(grant, req, auth)
+	var assertion tenantauth.Secret
+	var extra url.Values
+	if a := req.Credentials.Auth; a != nil {
+		// A signed assertion replaces the secret: the method is the
+		// Authenticator's, whatever auth says.
+		if extra, err = a.Params(req.Credentials.ClientID, now); err != nil {
+			return nil, "", fmt.Errorf("%s: client assertion (%s): %w", name, a.Method(), err)
+		}
+		assertion = tenantauth.Secret(extra.Get("client_assertion"))
+	}
+	params, basic := requestParams(grant, req, auth, extra)
 	var body []byte
 	contentType := "application/x-www-form-urlencoded"
 	if enc == JSON {
 		if body, err = jsonBody(name, params); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		contentType = "application/json"
 	} else {
@@ -149,7 +167,7 @@ func newRequest(ctx context.Context, name, tokenURL string, req tenantauth.Token
 	if err != nil {
 		// Not err itself: a *url.Error quotes the whole URL, user info
 		// included. The body is never part of the message.
-		return nil, fmt.Errorf("%s: building token request for %q: %w", name, tenantauth.RedactURL(tokenURL), ErrInvalidEndpoint)
+		return nil, "", fmt.Errorf("%s: building token request for %q: %w", name, tenantauth.RedactURL(tokenURL), ErrInvalidEndpoint)
 	}
 	hr.Header.Set("Content-Type", contentType)
 	hr.Header.Set("Accept", "application/json")
@@ -157,7 +175,7 @@ func newRequest(ctx context.Context, name, tokenURL string, req tenantauth.Token
 		c := req.Credentials
 		hr.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret.Reveal()))
 	}
-	return hr, nil
+	return hr, assertion, nil
 }
 
 // CheckRequest resolves req's grant (req.Grant, else
@@ -186,8 +204,8 @@ func CheckRequest(provider string, req tenantauth.TokenRequest) (tenantauth.Gran
 			missing = "Password"
 		}
 	case tenantauth.GrantClientCredentials:
-		if c.ClientSecret == "" {
-			missing = "ClientSecret"
+		if c.ClientSecret == "" && c.Auth == nil {
+			missing = "ClientSecret (or Auth)"
 		}
 	case tenantauth.GrantRefreshToken:
 		if req.RefreshToken == "" {
@@ -245,7 +263,7 @@ type param struct {
 // requestParams lists what a request for grant sends, in the order a JSON
 // body shows it, and reports whether the client's id and secret go in a
 // Basic header instead.
-func requestParams(grant tenantauth.Grant, req tenantauth.TokenRequest, auth AuthMethod) ([]param, bool) {
+func requestParams(grant tenantauth.Grant, req tenantauth.TokenRequest, auth AuthMethod, assertion url.Values) ([]param, bool) {
 	c := req.Credentials
 	ps := make([]param, 0, 7+len(c.EndpointParams))
 	one := func(name, field, v string) { ps = append(ps, param{name, field, []string{v}}) }
@@ -253,8 +271,13 @@ func requestParams(grant tenantauth.Grant, req tenantauth.TokenRequest, auth Aut
 	if grant == tenantauth.GrantRefreshToken {
 		one("refresh_token", "RefreshToken", req.RefreshToken.Reveal())
 	}
-	basic := auth == ClientSecretBasic && c.ClientSecret != ""
-	if !basic {
+	basic := auth == ClientSecretBasic && c.ClientSecret != "" && assertion == nil
+	switch {
+	case assertion != nil:
+		one("client_id", "ClientID", c.ClientID)
+		one("client_assertion_type", "Auth", assertion.Get("client_assertion_type"))
+		one("client_assertion", "Auth", assertion.Get("client_assertion"))
+	case !basic:
 		one("client_id", "ClientID", c.ClientID)
 		if auth != None && c.ClientSecret != "" {
 			one("client_secret", "ClientSecret", c.ClientSecret.Reveal())
