@@ -31,7 +31,7 @@ const (
 // The servers every test shares, started once by TestMain. Tests do not run
 // in parallel: some reset a server's counters or revoke all its tokens.
 var (
-	kcMain    *server // keycloak.mjs, 5 min tokens, rotation on
+	kcMain    *server // keycloak.mjs, 5 min tokens, rotation on, the private_key_jwt client (kcAssertionArgs)
 	kcShort   *server // keycloak.mjs, 3 s tokens, rotation on
 	ppMain    *server // passport.mjs, 5 min tokens
 	ppShort   *server // passport.mjs, 3 s tokens
@@ -69,7 +69,7 @@ func run(m *testing.M) int {
 	} else {
 		start := time.Now()
 		unavailable = startAll([]serverSpec{
-			{&kcMain, "keycloak", "keycloak.mjs", nil},
+			{&kcMain, "keycloak", "keycloak.mjs", kcAssertionArgs()},
 			{&kcShort, "keycloak", "keycloak.mjs", []string{"--access-ttl", "3", "--refresh-ttl", "60"}},
 			{&ppMain, "passport", "passport.mjs", nil},
 			{&ppShort, "passport", "passport.mjs", []string{"--access-ttl", "3", "--refresh-ttl", "60"}},
@@ -273,6 +273,7 @@ type serverStats struct {
 		Error int `json:"error"`
 	} `json:"tokens"`
 	Errors          map[string]int `json:"errors"`
+	Details         map[string]int `json:"details"` // the server's reasons for refusals (keycloak.mjs only)
 	RefreshReuse    int            `json:"refresh_reuse"`
 	APIOK           int            `json:"api_ok"`
 	APIUnauthorized int            `json:"api_unauthorized"`

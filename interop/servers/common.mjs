@@ -31,6 +31,7 @@ export class Stats {
   reset() {
     this.tokens = {};
     this.errors = {};
+    this.details = {};
     this.reuse = 0;
     this.apiOK = 0;
     this.apiUnauthorized = 0;
@@ -47,6 +48,12 @@ export class Stats {
     }
   }
 
+  // detail counts the server's own reason for a refusal (oidc-provider's
+  // error_detail, never sent to the client), so that a test can tell why.
+  detail(text) {
+    if (text) this.details[text] = (this.details[text] || 0) + 1;
+  }
+
   refreshReuse() {
     this.reuse += 1;
   }
@@ -60,6 +67,7 @@ export class Stats {
     return {
       tokens: this.tokens,
       errors: this.errors,
+      details: this.details,
       refresh_reuse: this.reuse,
       api_ok: this.apiOK,
       api_unauthorized: this.apiUnauthorized,

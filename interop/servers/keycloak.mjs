@@ -17,7 +17,9 @@
 //
 // Flags: --port N (0: any free port), --realm NAME, --access-ttl SECONDS,
 // --refresh-ttl SECONDS, --no-refresh (password grant issues no refresh
-// token), --no-rotate (refresh tokens are reusable).
+// token), --no-rotate (refresh tokens are reusable), --client-jwk JSON (the
+// public JWK, with its kid, of the private_key_jwt client tenantauth-pkjwt,
+// which exists only with this flag; the Go tests generate the key pair).
 
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
@@ -36,6 +38,7 @@ const { values: opts } = parseArgs({
     'refresh-ttl': { type: 'string', default: '1800' },
     'no-refresh': { type: 'boolean', default: false },
     'no-rotate': { type: 'boolean', default: false },
+    'client-jwk': { type: 'string' },
   },
 });
 
@@ -71,7 +74,39 @@ const CLIENTS = [
     response_types: [],
     redirect_uris: [],
   },
+  // client_secret_jwt (OpenID Connect Core §9): an HS256 assertion MACed
+  // with this secret, which never crosses the wire. 32 bytes or more, as
+  // RFC 7518 §3.2 requires of an HS256 key.
+  {
+    client_id: 'tenantauth-csjwt',
+    client_secret: 'csjwt-secret-0123456789abcdef0123456789',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    token_endpoint_auth_signing_alg: 'HS256',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  },
 ];
+
+// private_key_jwt (RFC 7523 §2.2): an assertion signed by the client's
+// private key; the server holds only the public JWK given with --client-jwk,
+// and the alg its key type calls for.
+if (opts['client-jwk']) {
+  const clientJWK = JSON.parse(opts['client-jwk']);
+  const alg = { OKP: 'EdDSA', EC: 'ES256', RSA: 'RS256' }[clientJWK.kty];
+  if (!alg || !clientJWK.kid || 'd' in clientJWK) {
+    throw new Error('--client-jwk must be a public OKP, EC or RSA JWK with a kid');
+  }
+  CLIENTS.push({
+    client_id: 'tenantauth-pkjwt',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: alg,
+    jwks: { keys: [clientJWK] },
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  });
+}
 
 // The one resource server (RFC 8707) a client_credentials token may be
 // asked for with resource=RESOURCE; its tokens carry it as aud and may hold
@@ -248,7 +283,10 @@ provider.registerGrantType('password', async (ctx) => {
 }, ['username', 'password', 'scope']);
 
 provider.on('grant.success', (ctx) => stats.token(ctx.oidc.params?.grant_type, null));
-provider.on('grant.error', (ctx, err) => stats.token(ctx.oidc?.params?.grant_type, err.error || 'server_error'));
+provider.on('grant.error', (ctx, err) => {
+  stats.token(ctx.oidc?.params?.grant_type, err.error || 'server_error');
+  stats.detail(err.error_detail);
+});
 provider.on('server_error', (_ctx, err) => process.stderr.write(`server_error: ${err.stack}\n`));
 
 // The protected resource: a Bearer access token issued by this server, not
