@@ -39,6 +39,15 @@ type Credentials struct {
 	// assertion (unique jti, short exp) is made for every token request.
 	// Its keys are never printed, logged or marshalled.
 	Auth clientauth.Authenticator
+	// DPoP, when set, binds the tenant's tokens to its key (RFC 9449):
+	// every token request carries a DPoP proof made with it, the token
+	// endpoint answers token_type "DPoP", and the middleware send such a
+	// token as "Authorization: DPoP …" with a fresh proof per request. Nil
+	// (the default) asks for Bearer tokens. The key is a secret: a DPoP's
+	// renderings show its algorithm and thumbprint, never the key. Keep the
+	// same DPoP for as long as tokens bound to it are cached (a new key for
+	// every lookup would make every cached token useless).
+	DPoP *clientauth.DPoP
 	// Username is the resource owner for GrantPassword (an e-mail for HubSoft).
 	Username string
 	// Password is the resource owner's password for GrantPassword.

@@ -209,8 +209,8 @@ func (e *TokenError) explanation() string {
 		case "invalid_target":
 			return "the token endpoint refused the requested resource or audience (RFC 8707): check the target the client asks for"
 		case "invalid_dpop_proof", "use_dpop_nonce":
-			return "the token endpoint wants a DPoP proof (RFC 9449), and tenantauth sends Bearer token requests only: " +
-				"configure the client for Bearer tokens"
+			return "the token endpoint wants a valid DPoP proof (RFC 9449), or one with the nonce it sent: " +
+				"set the tenant's Credentials.DPoP, or configure the client for Bearer tokens"
 		}
 	}
 	switch s := e.StatusCode; {

@@ -195,8 +195,8 @@ func ExampleSecret() {
 	logger.Info("login", "password", creds.Password)
 	fmt.Println(creds.Password.Reveal()) // only on purpose
 	// Output:
-	// {Grant: ClientID:3 ClientSecret:[REDACTED] Auth:<nil> Username:a@b.com Password:[REDACTED] Scopes:[] EndpointParams:map[]}
-	// {"Grant":"","ClientID":"3","ClientSecret":"[REDACTED]","Auth":null,"Username":"a@b.com","Password":"[REDACTED]","Scopes":null,"EndpointParams":null}
+	// {Grant: ClientID:3 ClientSecret:[REDACTED] Auth:<nil> DPoP:<nil> Username:a@b.com Password:[REDACTED] Scopes:[] EndpointParams:map[]}
+	// {"Grant":"","ClientID":"3","ClientSecret":"[REDACTED]","Auth":null,"DPoP":null,"Username":"a@b.com","Password":"[REDACTED]","Scopes":null,"EndpointParams":null}
 	// level=INFO msg=login password=[REDACTED]
 	// 1234
 }

@@ -574,15 +574,16 @@ type fetched struct {
 	refreshAt, staleAt int64
 }
 
-// destination returns t's destination rules: nil for the default (no
-// APIHosts, no plain http), the stale entry's when they have not changed
+// destination returns t's destination rules and DPoP key: nil for the
+// default (no APIHosts, no plain http, no DPoP), the stale entry's when they have not changed
 // (a refresh allocates nothing for them), else a copy, so that a caller
 // changing t.APIHosts later cannot change them.
 func (m *Manager) destination(t Tenant, stale *entry) *destination {
+	dpop := t.Credentials.DPoP
 	switch {
-	case len(t.APIHosts) == 0 && !t.AllowInsecureHTTP:
+	case len(t.APIHosts) == 0 && !t.AllowInsecureHTTP && dpop == nil:
 		return nil
-	case len(t.APIHosts) == 1 && t.APIHosts[0] == AnyHost:
+	case len(t.APIHosts) == 1 && t.APIHosts[0] == AnyHost && dpop == nil:
 		// The common "any host" needs no copy per tenant.
 		if t.AllowInsecureHTTP {
 			return anyHostInsecure
@@ -590,8 +591,8 @@ func (m *Manager) destination(t Tenant, stale *entry) *destination {
 		return anyHostSecure
 	}
 	if stale != nil && stale.dest != nil && stale.dest.insecure == t.AllowInsecureHTTP &&
-		slices.Equal(stale.dest.hosts, t.APIHosts) {
+		stale.dest.dpop == dpop && slices.Equal(stale.dest.hosts, t.APIHosts) {
 		return stale.dest
 	}
-	return &destination{hosts: slices.Clone(t.APIHosts), insecure: t.AllowInsecureHTTP}
+	return &destination{hosts: slices.Clone(t.APIHosts), insecure: t.AllowInsecureHTTP, dpop: dpop}
 }

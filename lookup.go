@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/tenantauth/tenantauth/cache"
+	"github.com/tenantauth/tenantauth/clientauth"
 )
 
 // entry is what the cache holds for a tenant, inline in the cache's node
@@ -25,6 +26,10 @@ type entry struct {
 type destination struct {
 	hosts    []string // the tenant's APIHosts
 	insecure bool     // the tenant's AllowInsecureHTTP
+	// dpop is the tenant's Credentials.DPoP when the entry's token was
+	// fetched: the key a DPoP-bound token is bound to. It lives here, not
+	// in the entry, so that an entry stays within its size class.
+	dpop *clientauth.DPoP
 }
 
 // The shared destinations of tenants whose APIHosts is [AnyHost].
@@ -99,6 +104,48 @@ func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) 
 		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
 	return &e.tok, nil
+}
+
+// TokenForURLDPoP is [Manager.TokenForURL] that also returns the key the
+// token is bound to: the tenant's [Credentials].DPoP as it was when the token
+// was fetched, or nil when the token is not DPoP-bound ([Token.IsDPoP]
+// false). Token and key come from the same cache entry, so they always
+// match. The middleware call it to make a DPoP proof per request; like
+// TokenForURL, a hit does not allocate.
+func (m *Manager) TokenForURLDPoP(ctx context.Context, tenantID string, u *url.URL) (*Token, *clientauth.DPoP, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !hostAllowed(e.hosts(), u.Host) {
+		return nil, nil, &hostError{tenant: tenantID, host: u.Host}
+	}
+	if (e.dest == nil || !e.dest.insecure) && !secureDestination(u.Scheme, u.Host) {
+		return nil, nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
+	}
+	return &e.tok, e.dpop(), nil
+}
+
+// TokenForHostDPoP is [Manager.TokenForHost] that also returns the key the
+// token is bound to, as [Manager.TokenForURLDPoP] does.
+func (m *Manager) TokenForHostDPoP(ctx context.Context, tenantID, host string) (*Token, *clientauth.DPoP, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !hostAllowed(e.hosts(), host) {
+		return nil, nil, &hostError{tenant: tenantID, host: host}
+	}
+	return &e.tok, e.dpop(), nil
+}
+
+// dpop returns the key e's token is bound to, nil for a token that is not
+// DPoP-bound.
+func (e *entry) dpop() *clientauth.DPoP {
+	if e.dest == nil || e.tok.TokenType != "DPoP" {
+		return nil
+	}
+	return e.dest.dpop
 }
 
 // APIHosts returns a copy of the tenant's APIHosts, as its TenantSource

@@ -42,7 +42,8 @@ type Token struct {
 }
 
 // Authorization returns the value of the Authorization header for this token:
-// "{TokenType} {AccessToken}", e.g. "Bearer eyJ…". It reveals the access
+// "{TokenType} {AccessToken}", e.g. "Bearer eyJ…", or "DPoP eyJ…" for a
+// DPoP-bound token (which also needs a proof per request: see [Token.IsDPoP]). It reveals the access
 // token; call it only to build a request. For a Token held by a Manager the
 // value is built once and this call does not allocate.
 func (t *Token) Authorization() string {
@@ -71,15 +72,24 @@ func (t *Token) seal() {
 
 // CanonicalTokenType returns the canonical spelling of an OAuth token type:
 // "bearer" in any case becomes "Bearer" (RFC 6750 §4 says the type is case
-// insensitive, and several servers send it in lower case). Other types are
-// returned trimmed and otherwise unchanged.
+// insensitive, and several servers send it in lower case), "dpop" in any
+// case becomes "DPoP" (RFC 9449 §5). Other types are returned trimmed and
+// otherwise unchanged.
 func CanonicalTokenType(typ string) string {
 	typ = strings.TrimSpace(typ)
-	if strings.EqualFold(typ, "bearer") {
+	switch {
+	case strings.EqualFold(typ, "bearer"):
 		return "Bearer"
+	case strings.EqualFold(typ, "dpop"):
+		return "DPoP"
 	}
 	return typ
 }
+
+// IsDPoP reports whether t is a DPoP-bound token (RFC 9449): its TokenType
+// is "DPoP" in any case. Such a token is sent as "Authorization: DPoP …"
+// together with a DPoP proof made with the key it is bound to.
+func (t *Token) IsDPoP() bool { return CanonicalTokenType(t.TokenType) == "DPoP" }
 
 // A TokenRequest asks a Provider for a token.
 type TokenRequest struct {

@@ -170,8 +170,8 @@ func TestTokenErrorText(t *testing.T) {
 		{tenantauth.TokenError{StatusCode: 0},
 			"0: the token endpoint answered with an unexpected status" + remembered},
 		{tenantauth.TokenError{StatusCode: 400, Code: "use_dpop_nonce"},
-			"400: use_dpop_nonce: the token endpoint wants a DPoP proof (RFC 9449), and tenantauth sends Bearer token requests only: " +
-				"configure the client for Bearer tokens" + remembered},
+			"400: use_dpop_nonce: the token endpoint wants a valid DPoP proof (RFC 9449), or one with the nonce it sent: " +
+				"set the tenant's Credentials.DPoP, or configure the client for Bearer tokens" + remembered},
 	}
 	for _, tt := range tests {
 		te := tt.te

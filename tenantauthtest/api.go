@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // apiReply is the protected API's answer: who called, and what.
@@ -25,7 +26,7 @@ var (
 
 // serveAPI is the protected resource.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	tok, hasToken := bearerToken(r.Header.Get("Authorization"))
+	scheme, tok, hasToken := authToken(r.Header.Get("Authorization"))
 	now := s.clock.Now() // user code: never under our lock
 
 	s.mu.Lock()
@@ -35,6 +36,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.rejectAPI--
 	}
 	owner, valid := s.store.validAccess(tok, now)
+	if valid && owner.jkt == "" && !strings.EqualFold(scheme, "Bearer") {
+		valid = false // a Bearer token sent as DPoP
+	}
 	if rejected || !valid {
 		s.stats.APIUnauthorized++
 	}
@@ -47,6 +51,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case rejected || !valid:
 		s.dialect.unauthorized(w, apiInvalidToken)
 		return
+	case owner.jkt != "":
+		if h := s.apiProof(r, scheme, tok, owner.jkt); h != nil {
+			s.mu.Lock()
+			s.stats.APIUnauthorized++
+			s.mu.Unlock()
+			s.dialect.unauthorized(w, h)
+			return
+		}
 	}
 
 	h := sha256.New()

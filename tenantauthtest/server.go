@@ -138,6 +138,25 @@ type Config struct {
 	// and Passport serve no discovery documents at all.
 	DisableOIDCDiscovery bool
 
+	// DPoP makes the standard server support DPoP (RFC 9449): a token
+	// request with a DPoP header must carry one valid proof (htm POST, htu
+	// the token URL, no ath, a jti never seen before) or is refused with
+	// 400 invalid_dpop_proof; its token is bound to the proof's key
+	// (token_type "DPoP"). The API then wants "Authorization: DPoP …" and a
+	// valid proof of the same key for the request (htm, htu, ath, fresh
+	// jti), and answers 401 with WWW-Authenticate: DPoP
+	// error="invalid_dpop_proof" otherwise (error="invalid_token" for a bound
+	// token sent as Bearer). A token request without a DPoP header still
+	// gets a Bearer token. Keycloak and Passport ignore it.
+	DPoP bool
+
+	// DPoPNonce, with DPoP, is the nonce every proof must carry (RFC 9449
+	// §8, §9): a proof without it, or with another, is answered with a
+	// DPoP-Nonce header holding it, and 400 use_dpop_nonce at the token
+	// endpoint or 401 with WWW-Authenticate: DPoP error="use_dpop_nonce"
+	// at the API. Empty requires no nonce.
+	DPoPNonce string
+
 	// TLS serves HTTPS with a self-signed certificate. Use [Server.Client],
 	// which trusts it; other clients fail the handshake.
 	TLS bool
@@ -173,6 +192,11 @@ type Server struct {
 	refreshLifetime      time.Duration
 	disablePasswordGrant bool
 	clock                interface{ Now() time.Time }
+	dpop                 bool
+	dpopNonce            string
+
+	dpopMu   sync.Mutex
+	dpopJTIs map[string]bool // jtis of the DPoP proofs accepted: each is accepted once
 
 	latency  atomic.Int64 // time.Duration
 	lifetime atomic.Int64 // time.Duration
@@ -287,6 +311,9 @@ func newServer(cfg Config, d dialect, tokenPath, escapedTokenPath string, defaul
 		closing:              make(chan struct{}),
 		store:                newStore(),
 		capacity:             cfg.Capacity,
+		dpop:                 cfg.DPoP,
+		dpopNonce:            cfg.DPoPNonce,
+		dpopJTIs:             map[string]bool{},
 	}
 	if s.tokenType == "" {
 		s.tokenType = "Bearer"

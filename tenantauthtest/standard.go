@@ -107,6 +107,20 @@ func (d *standard) token(s *Server, w http.ResponseWriter, r *http.Request, req 
 		return
 	}
 
+	// RFC 9449 §5: the proof before the client, so that a nonce dance
+	// does not spend the client's assertion.
+	jkt, code := s.tokenProof(r)
+	switch code {
+	case "":
+	case "use_dpop_nonce":
+		s.tokenReply(w, http.StatusBadRequest, s.nonceHeader(standardHeaders),
+			errorBody{Error: code, Description: "a DPoP proof with the server's nonce is required"})
+		return
+	default:
+		fail(http.StatusBadRequest, code, "the DPoP proof is invalid")
+		return
+	}
+
 	client, ok := d.authenticateClient(s, w, req)
 	if !ok {
 		return
@@ -157,12 +171,12 @@ func (d *standard) token(s *Server, w http.ResponseWriter, r *http.Request, req 
 		scope := req.values["scope"]
 		// The session is the token family RotateRefreshTokens ends on reuse.
 		out := s.issue(client, user, scope, s.refreshTokens, &session{active: true})
-		d.reply(s, w, out, scope)
+		d.reply(s, w, out, scope, jkt)
 
 	case "client_credentials":
 		// RFC 6749 §4.4.3: no refresh token.
 		scope := req.values["scope"]
-		d.reply(s, w, s.issue(client, "", scope, false, nil), scope)
+		d.reply(s, w, s.issue(client, "", scope, false, nil), scope, jkt)
 
 	case "refresh_token":
 		tok, ok := req.param("refresh_token")
@@ -176,7 +190,7 @@ func (d *standard) token(s *Server, w http.ResponseWriter, r *http.Request, req 
 			fail(http.StatusBadRequest, code, desc)
 			return
 		}
-		d.reply(s, w, out, scope)
+		d.reply(s, w, out, scope, jkt)
 	}
 }
 
@@ -328,10 +342,21 @@ func scopeWithin(requested, granted string) bool {
 	return true
 }
 
-func (d *standard) reply(s *Server, w http.ResponseWriter, out issued, scope string) {
+func (d *standard) reply(s *Server, w http.ResponseWriter, out issued, scope, jkt string) {
+	typ := s.tokenType
+	if jkt != "" {
+		// RFC 9449 §5: bound to the proof's key.
+		typ = "DPoP"
+		s.mu.Lock()
+		if a, ok := s.store.access[out.access]; ok {
+			a.jkt = jkt
+			s.store.access[out.access] = a
+		}
+		s.mu.Unlock()
+	}
 	s.tokenReply(w, http.StatusOK, standardHeaders, standardToken{
 		AccessToken:  out.access,
-		TokenType:    s.tokenType,
+		TokenType:    typ,
 		ExpiresIn:    out.expiresIn,
 		RefreshToken: out.refresh,
 		Scope:        scope,

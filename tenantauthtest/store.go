@@ -25,6 +25,7 @@ const minSweep = 4096
 type accessToken struct {
 	client, user string
 	expiry       time.Time
+	jkt          string // DPoP-bound: the thumbprint of its key; empty for a Bearer token
 }
 
 // A session is Keycloak's user session. Reusing a rotated refresh token ends

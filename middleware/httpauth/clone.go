@@ -35,16 +35,30 @@ const authorizationKey = "Authorization"
 // Cost: the clone and the map (two allocations for the runtime); one more
 // when the header holds more values than fit inline.
 func withAuthorization(req *http.Request, auth string) *http.Request {
+	return withDPoP(req, auth, "")
+}
+
+// dpopKey is the canonical key of the DPoP header (RFC 9449 §4.1).
+const dpopKey = "Dpop"
+
+// withDPoP is withAuthorization that also sets the DPoP header to proof
+// (replacing any DPoP header the caller set), unless proof is empty.
+func withDPoP(req *http.Request, auth, proof string) *http.Request {
 	c := new(requestClone)
 	c.req = *req
 
 	h := req.Header
-	h2 := make(http.Header, len(h)+1)
+	h2 := make(http.Header, len(h)+2)
 	c.vals[0] = auth
 	h2[authorizationKey] = c.vals[0:1:1]
 	sv := c.vals[1:]
+	if proof != "" {
+		c.vals[1] = proof
+		h2[dpopKey] = c.vals[1:2:2]
+		sv = c.vals[2:]
+	}
 	for k, vv := range h {
-		if isAuthorizationKey(k) {
+		if isAuthorizationKey(k) || (proof != "" && isDPoPKey(k)) {
 			continue
 		}
 		if vv == nil {
@@ -70,4 +84,9 @@ func withAuthorization(req *http.Request, auth string) *http.Request {
 // request must not go out with two Authorization headers.
 func isAuthorizationKey(k string) bool {
 	return len(k) == len(authorizationKey) && (k == authorizationKey || strings.EqualFold(k, authorizationKey))
+}
+
+// isDPoPKey reports whether k names the DPoP header in any case.
+func isDPoPKey(k string) bool {
+	return len(k) == len(dpopKey) && strings.EqualFold(k, dpopKey)
 }

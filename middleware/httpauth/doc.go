@@ -42,6 +42,16 @@
 //     closed before the retry. When the Manager hands back the same token
 //     (its invalidate cooldown) or cannot fetch one, the original response is
 //     returned untouched, body unread. There is never more than one retry.
+//   - DPoP (RFC 9449): a token of type DPoP — fetched for a tenant whose
+//     [tenantauth.Credentials].DPoP is set — goes out as "Authorization:
+//     DPoP …" with a DPoP header holding a fresh proof made with the
+//     tenant's key ([tenantauth.Manager.TokenForURLDPoP]): htm the method,
+//     htu the URL without query and fragment, ath the token's hash, and the
+//     last DPoP-Nonce the host sent. A 401 with a DPoP challenge
+//     error="use_dpop_nonce" and a new DPoP-Nonce is retried once with a
+//     proof carrying it (body replayable as above; the token is not
+//     invalidated), before the 401 handling above. Each proof costs an
+//     ES256 signature (tens of microseconds).
 //   - RoundTrip returns a response or an error, never both, and closes the
 //     request body on every path where it does not pass it on. It starts no
 //     goroutine.

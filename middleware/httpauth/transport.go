@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 )
 
 // maxDrain bounds how much of a rejected response's body is read before it
@@ -42,6 +45,9 @@ type Transport struct {
 	idempotentOnly bool
 	invalidOn403   bool
 	insecureHTTP   bool
+	// nonces holds the last DPoP-Nonce (RFC 9449 §9) of each host, for the
+	// proofs of DPoP-bound tokens: host → string.
+	nonces sync.Map
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -85,14 +91,27 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNilURL
 	}
 	ctx := req.Context()
-	tok, err := t.token(ctx, tenant, req.URL)
+	tok, dp, err := t.token(ctx, tenant, req.URL)
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.send(withAuthorization(req, tok.Authorization()))
-	if err != nil || !t.rejected(resp) {
-		return resp, err
+	out, sent, err := t.authorize(req, tok, dp)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.send(out)
+	if err != nil {
+		return nil, err
+	}
+	if dp != nil {
+		if resp, err = t.nonceRetry(req, resp, tok, dp, sent); err != nil {
+			return nil, err
+		}
+	}
+	if !t.rejected(resp) {
+		return resp, nil
 	}
 
 	// The API refused the token. Drop exactly that token, if the Manager
@@ -104,31 +123,131 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// Try once more with a fresh token — unless the Manager, inside its
 	// cooldown, hands back the same token: retrying would repeat the 401.
-	fresh, err := t.token(ctx, tenant, req.URL)
+	fresh, freshDP, err := t.token(ctx, tenant, req.URL)
 	if err != nil || fresh == tok {
 		return resp, nil
 	}
-	body := req.Body
-	if body != nil && body != http.NoBody {
-		if body, err = req.GetBody(); err != nil {
-			return resp, nil
+	body, ok := replayBody(req)
+	if !ok {
+		return resp, nil
+	}
+	retry, _, err := t.authorize(req, fresh, freshDP)
+	if err != nil {
+		if body != nil {
+			_ = body.Close()
 		}
+		return resp, nil
 	}
 	discard(resp)
-	retry := withAuthorization(req, fresh.Authorization())
 	retry.Body = body
 	resp, err = t.send(retry)
+	if err == nil && freshDP != nil {
+		t.noteNonce(req.URL.Host, resp.Header)
+	}
 	t.m.ReportRecovery(tenant, err == nil && !t.rejected(resp))
 	return resp, err
 }
 
-// token asks the Manager for the tenant's token for u: host and scheme
-// checked, or the host only when plain http was allowed for this Transport.
-func (t *Transport) token(ctx context.Context, tenant string, u *url.URL) (*tenantauth.Token, error) {
-	if t.insecureHTTP {
-		return t.m.TokenForHost(ctx, tenant, u.Host)
+// replayBody returns a fresh copy of req's body for a second attempt (req's
+// own when it has none), or false when it cannot be replayed.
+func replayBody(req *http.Request) (io.ReadCloser, bool) {
+	body := req.Body
+	if body == nil || body == http.NoBody {
+		return body, true
 	}
-	return t.m.TokenForURL(ctx, tenant, u)
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	return body, true
+}
+
+// authorize returns the copy of req to send: with tok's Authorization and,
+// when tok is DPoP-bound (dp not nil), a fresh DPoP proof for this request
+// (RFC 9449 §7): htm the method, htu the URL without query and fragment,
+// ath the token's hash, and the host's latest DPoP-Nonce if it sent one,
+// which it returns too.
+func (t *Transport) authorize(req *http.Request, tok *tenantauth.Token, dp *clientauth.DPoP) (*http.Request, string, error) {
+	if dp == nil {
+		return withAuthorization(req, tok.Authorization()), "", nil
+	}
+	u := req.URL
+	htu := u.Scheme + "://" + u.Host + u.EscapedPath()
+	nonce := t.nonceFor(u.Host)
+	proof, err := dp.Proof(req.Method, htu, string(tok.AccessToken), nonce, time.Now())
+	if err != nil {
+		return nil, "", fmt.Errorf("httpauth: making a DPoP proof: %w", err)
+	}
+	return withDPoP(req, tok.Authorization(), proof), nonce, nil
+}
+
+// nonceRetry handles the answer to a DPoP request: it remembers the
+// server's DPoP-Nonce, and when the server asks for a proof with it (401
+// with a DPoP challenge error="use_dpop_nonce", RFC 9449 §9) sends the
+// request once more with a new proof, when its body can be replayed. The
+// token is not invalidated: the server did not refuse it.
+func (t *Transport) nonceRetry(req *http.Request, resp *http.Response, tok *tenantauth.Token, dp *clientauth.DPoP, sent string) (*http.Response, error) {
+	host := req.URL.Host
+	t.noteNonce(host, resp.Header)
+	if resp.StatusCode != http.StatusUnauthorized || !clientauth.UseDPoPNonce(resp.Header) {
+		return resp, nil
+	}
+	if n, ok := clientauth.NonceFrom(resp.Header); !ok || n == sent {
+		return resp, nil // no nonce, or the one the proof carried: no use retrying
+	}
+	body, ok := replayBody(req)
+	if !ok {
+		return resp, nil
+	}
+	retry, _, err := t.authorize(req, tok, dp)
+	if err != nil {
+		if body != nil {
+			_ = body.Close()
+		}
+		return resp, nil
+	}
+	discard(resp)
+	retry.Body = body
+	resp, err = t.send(retry)
+	if err != nil {
+		return nil, err
+	}
+	t.noteNonce(host, resp.Header)
+	return resp, nil
+}
+
+// nonceFor returns the last DPoP-Nonce host sent, "" when none.
+func (t *Transport) nonceFor(host string) string {
+	if v, ok := t.nonces.Load(host); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+// noteNonce remembers the DPoP-Nonce of a response from host, if it has
+// one.
+func (t *Transport) noteNonce(host string, h http.Header) {
+	n, ok := clientauth.NonceFrom(h)
+	if !ok {
+		return
+	}
+	if old, had := t.nonces.Load(host); had && old.(string) == n {
+		return // storing would allocate
+	}
+	t.nonces.Store(host, n)
+}
+
+// token asks the Manager for the tenant's token for u, and the key it is
+// bound to when it is DPoP-bound: host and scheme checked, or the host only
+// when plain http was allowed for this Transport.
+func (t *Transport) token(ctx context.Context, tenant string, u *url.URL) (*tenantauth.Token, *clientauth.DPoP, error) {
+	if t.insecureHTTP {
+		return t.m.TokenForHostDPoP(ctx, tenant, u.Host)
+	}
+	return t.m.TokenForURLDPoP(ctx, tenant, u)
 }
 
 // send passes req to the base transport and holds it to the RoundTripper

@@ -2,11 +2,14 @@ package tokenclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 )
 
 // Config configures a [Client]. Only TokenURL is required; every other zero
@@ -67,6 +70,10 @@ type Client struct {
 	enc            Encoding
 	allowNonBearer bool
 	now            func() time.Time
+	// nonce holds the last DPoP-Nonce the endpoint sent (RFC 9449 §8),
+	// for the next proof. A pointer, so that a Client can be copied (and
+	// printed) without copying an atomic.
+	nonce *atomic.Pointer[string]
 }
 
 var _ tenantauth.Provider = (*Client)(nil)
@@ -100,6 +107,7 @@ func New(cfg Config) (*Client, error) {
 		enc:            cfg.Encoding,
 		allowNonBearer: cfg.AllowNonBearer,
 		now:            cfg.Now,
+		nonce:          new(atomic.Pointer[string]),
 	}
 	if c.auth == "" {
 		c.auth = ClientSecretPost
@@ -123,24 +131,70 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // included, are *tenantauth.TokenError, with RetryAfter from a 429's or
 // 5xx's Retry-After; texts the server sent are kept with the request's
 // secrets redacted, and no error's text contains, or depends on, a secret.
-// Exchange makes exactly one attempt: retrying is the Manager's job.
+// Exchange makes exactly one attempt: retrying is the Manager's job. The
+// exception is DPoP (req.Credentials.DPoP set): every request then carries
+// a fresh DPoP proof (RFC 9449 §5) with the endpoint's latest DPoP-Nonce,
+// which the Client remembers; a 400 use_dpop_nonce with a DPoP-Nonce is
+// retried once with a proof carrying that nonce (§8), and the token_type
+// DPoP is accepted.
 func (c *Client) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+	dp := req.Credentials.DPoP
+	var nonce string
+	if dp != nil && c.nonce != nil {
+		if p := c.nonce.Load(); p != nil {
+			nonce = *p
+		}
+	}
+	tok, h, err := c.exchange(ctx, req, nonce)
+	if dp == nil || c.nonce == nil {
+		return tok, err
+	}
+	next, ok := clientauth.NonceFrom(h)
+	if ok && next != nonce {
+		c.nonce.Store(&next)
+	}
+	// RFC 9449 §8: the endpoint wants a proof with its nonce. Once only: a
+	// server that keeps asking gets its error.
+	var te *tenantauth.TokenError
+	if err != nil && ok && errors.As(err, &te) && te.StatusCode == http.StatusBadRequest && te.Code == "use_dpop_nonce" {
+		tok, h, err = c.exchange(ctx, req, next)
+		if n, ok := clientauth.NonceFrom(h); ok && n != next {
+			c.nonce.Store(&n)
+		}
+	}
+	return tok, err
+}
+
+// exchange performs one token request, with a DPoP proof carrying nonce
+// when req's credentials have a DPoP key, and returns the answer's header.
+func (c *Client) exchange(ctx context.Context, req tenantauth.TokenRequest, nonce string) (*tenantauth.Token, http.Header, error) {
 	now := time.Now
 	if c.now != nil {
 		now = c.now
 	}
-	hr, assertion, err := newRequestAt(ctx, c.name, c.endpoint, req, c.auth, c.enc, now())
+	at := now()
+	hr, assertion, err := newRequestAt(ctx, c.name, c.endpoint, req, c.auth, c.enc, at)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	dp := req.Credentials.DPoP
+	if dp != nil {
+		// RFC 9449 §4.2: htm POST, htu the token URL, no ath.
+		proof, err := dp.Proof(http.MethodPost, c.endpoint, "", nonce, at)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: DPoP proof: %w", c.name, err)
+		}
+		hr.Header.Set("DPoP", proof)
 	}
 	secrets := RequestSecrets(req)
 	if assertion != "" {
 		secrets = append(secrets, assertion) // a bearer credential until it expires
 	}
-	return Do(ctx, c.client, hr, Dialect{
+	return do(ctx, c.client, hr, Dialect{
 		Name: c.name,
 		Options: ParseOptions{
 			AllowNonBearer: c.allowNonBearer,
+			AllowDPoP:      dp != nil,
 			Secrets:        secrets,
 		},
 		Now: c.now,

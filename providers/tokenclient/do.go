@@ -52,9 +52,16 @@ var defaultClient = sync.OnceValue(NewHTTPClient)
 // endpoint, wraps the *url.Error (and so ctx.Err(), tenantauth.ErrRedirect
 // or a net.Error) and never includes the request body.
 func Do(ctx context.Context, client *http.Client, req *http.Request, d Dialect) (*tenantauth.Token, error) {
+	tok, _, err := do(ctx, client, req, d)
+	return tok, err
+}
+
+// do is Do that also returns the answer's header (nil when there was no
+// answer), for its DPoP-Nonce.
+func do(ctx context.Context, client *http.Client, req *http.Request, d Dialect) (*tenantauth.Token, http.Header, error) {
 	endpoint := tenantauth.RedactURL(req.URL.String())
 	if err := ctx.Err(); err != nil {
-		return nil, &requestError{name: d.Name, endpoint: endpoint, err: err, notSent: true}
+		return nil, nil, &requestError{name: d.Name, endpoint: endpoint, err: err, notSent: true}
 	}
 	if client == nil {
 		client = defaultClient()
@@ -63,22 +70,23 @@ func Do(ctx context.Context, client *http.Client, req *http.Request, d Dialect) 
 	if err != nil {
 		// After a refused redirect resp is non-nil with its body
 		// already closed; there is nothing to release.
-		return nil, &requestError{name: d.Name, endpoint: endpoint, err: err}
+		return nil, nil, &requestError{name: d.Name, endpoint: endpoint, err: err}
 	}
 	body, err := readBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, ErrBodyTooLarge) {
-			return nil, fmt.Errorf("%w: %s answered status %d with more than %d bytes",
+			return nil, resp.Header, fmt.Errorf("%w: %s answered status %d with more than %d bytes",
 				ErrBodyTooLarge, endpoint, resp.StatusCode, MaxBodySize)
 		}
-		return nil, &requestError{name: d.Name, endpoint: endpoint, err: err, reading: true}
+		return nil, nil, &requestError{name: d.Name, endpoint: endpoint, err: err, reading: true}
 	}
 	now := time.Now
 	if d.Now != nil {
 		now = d.Now
 	}
-	return Parse(endpoint, resp.StatusCode, resp.Header, body, now(), d.Options)
+	tok, err := Parse(endpoint, resp.StatusCode, resp.Header, body, now(), d.Options)
+	return tok, resp.Header, err
 }
 
 func readBody(resp *http.Response) ([]byte, error) {

@@ -33,6 +33,13 @@ type ParseOptions struct {
 	// fail at the API or leak a proof-bound token.
 	AllowNonBearer bool
 
+	// AllowDPoP accepts token_type DPoP (RFC 9449), in any case, without
+	// AllowNonBearer: set it when the request carried a DPoP proof, so that
+	// the token is bound to the proof's key and is sent with proofs made
+	// with it. Without a proof a DPoP token is refused like any other
+	// non-Bearer type.
+	AllowDPoP bool
+
 	// Secrets are the request's secrets (client secret, password, refresh
 	// token). If the endpoint echoes one back in an error body, it is
 	// replaced by "[REDACTED]" in the server texts Parse keeps in a
@@ -159,7 +166,7 @@ func parseSuccess(ep string, status int, h http.Header, body []byte, now time.Ti
 	if typ == "" {
 		typ = "Bearer"
 	}
-	if typ != "Bearer" {
+	if typ != "Bearer" && !(typ == "DPoP" && opts.AllowDPoP) {
 		if !opts.AllowNonBearer {
 			// Not quoted: the value is the server's, and may echo
 			// anything.
