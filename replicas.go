@@ -142,7 +142,7 @@ func (m *Manager) adopt(ctx context.Context, id string, t Tenant, endpoint strin
 		}
 		return nil, answered
 	}
-	if f.stale != nil && tok.AccessToken == f.stale.tok.AccessToken {
+	if tok.IsDPoP() || (f.stale != nil && tok.AccessToken == f.stale.tok.AccessToken) {
 		s.misses.Add(1) // what this replica has: no newer one yet
 		return nil, true
 	}

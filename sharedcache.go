@@ -43,6 +43,9 @@ import (
 // replica. Every value is sealed with AES-256-GCM under Keys, the tenant ID
 // bound as additional data.
 //
+// DPoP-bound tokens (Credentials.DPoP) are not shared: each is bound to the
+// key of the replica that fetched it.
+//
 // The store is never on the hit path, and never required: each call is
 // bounded by Budget and the store sits behind its own circuit breaker, so a
 // slow or absent store makes the Manager behave as a lone one (with full
@@ -461,6 +464,9 @@ func (s *sharedCache) put(ctx context.Context, id string, tok *Token, f shared.F
 	ttl := tok.Expiry.Sub(now)
 	if tok.Expiry.IsZero() || ttl <= 0 {
 		return // a token without an expiry is not shared: nobody could tell when to drop it
+	}
+	if tok.IsDPoP() {
+		return // bound to this replica's key, which another replica may not hold
 	}
 	v, err := s.seal(id, tok)
 	if err != nil {

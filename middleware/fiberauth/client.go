@@ -169,6 +169,21 @@ func (cl *Client) DoAgent(c *fiber.Ctx, a *fiber.Agent) (code int, body []byte, 
 // not: the host and the scheme are checked, or the host only when plain
 // http was allowed by the caller's config.
 func tokenFor(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, error) {
+	tok, err := tokenForHost(ctx, m, id, tls, host, insecureOK)
+	if err == nil && tok.IsDPoP() {
+		// Sent without a proof it would be refused, and each refusal
+		// would cost a token request: say so instead.
+		return nil, fmt.Errorf("%w (tenant %q)", ErrDPoPUnsupported, id)
+	}
+	return tok, err
+}
+
+// ErrDPoPUnsupported is the error of a fiberauth call for a tenant whose
+// tokens are DPoP-bound (tenantauth.Credentials.DPoP): fiberauth does not
+// make DPoP proofs yet; use the httpauth Transport for such tenants.
+var ErrDPoPUnsupported = errors.New("fiberauth: DPoP-bound tokens need a proof per request, which fiberauth does not make yet (use middleware/httpauth)")
+
+func tokenForHost(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, error) {
 	if insecureOK {
 		return m.TokenForHost(ctx, id, host)
 	}

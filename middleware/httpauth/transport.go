@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
@@ -47,7 +48,8 @@ type Transport struct {
 	insecureHTTP   bool
 	// nonces holds the last DPoP-Nonce (RFC 9449 §9) of each host, for the
 	// proofs of DPoP-bound tokens: host → string.
-	nonces sync.Map
+	nonces     sync.Map
+	nonceHosts atomic.Int64 // hosts in nonces, about
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -108,6 +110,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if dp != nil {
 		if resp, err = t.nonceRetry(req, resp, tok, dp, sent); err != nil {
 			return nil, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized && clientauth.UseDPoPNonce(resp.Header) {
+			// Still a nonce challenge (a body that cannot be replayed, or
+			// a nonce rotated again): the token is good; the next request
+			// carries the nonce.
+			return resp, nil
 		}
 	}
 	if !t.rejected(resp) {
@@ -227,6 +235,9 @@ func (t *Transport) nonceFor(host string) string {
 	return ""
 }
 
+// maxNonceHosts bounds how many hosts' DPoP nonces a Transport remembers.
+const maxNonceHosts = 4096
+
 // noteNonce remembers the DPoP-Nonce of a response from host, if it has
 // one.
 func (t *Transport) noteNonce(host string, h http.Header) {
@@ -234,8 +245,16 @@ func (t *Transport) noteNonce(host string, h http.Header) {
 	if !ok {
 		return
 	}
-	if old, had := t.nonces.Load(host); had && old.(string) == n {
+	old, had := t.nonces.Load(host)
+	if had && old.(string) == n {
 		return // storing would allocate
+	}
+	if !had && t.nonceHosts.Add(1) > maxNonceHosts {
+		// Bounded: with APIHosts "*", every host the tenant's requests
+		// reach could add one. Forget them all; each host sends its
+		// nonce again when it wants one.
+		t.nonces.Clear()
+		t.nonceHosts.Store(1)
 	}
 	t.nonces.Store(host, n)
 }

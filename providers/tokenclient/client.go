@@ -190,6 +190,9 @@ func (c *Client) exchange(ctx context.Context, req tenantauth.TokenRequest, nonc
 	if assertion != "" {
 		secrets = append(secrets, assertion) // a bearer credential until it expires
 	}
+	if p := hr.Header.Get("DPoP"); p != "" {
+		secrets = append(secrets, tenantauth.Secret(p)) // a server may echo it in an error
+	}
 	return do(ctx, c.client, hr, Dialect{
 		Name: c.name,
 		Options: ParseOptions{
