@@ -76,12 +76,9 @@ func (m *Manager) Token(ctx context.Context, tenantID string) (*Token, error) {
 // the scheme: middleware call [Manager.TokenForURL], which also refuses
 // plain http, unless plain http was explicitly allowed to them.
 func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Token, error) {
-	e, err := m.entry(ctx, tenantID)
+	e, err := m.entryForHost(ctx, tenantID, host)
 	if err != nil {
 		return nil, err
-	}
-	if !hostAllowed(e.hosts(), host) {
-		return nil, &hostError{tenant: tenantID, host: host}
 	}
 	return &e.tok, nil
 }
@@ -93,15 +90,9 @@ func (m *Manager) TokenForHost(ctx context.Context, tenantID, host string) (*Tok
 // ErrInsecureEndpoint; nothing should be sent then. The middleware call it
 // for every request.
 func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) (*Token, error) {
-	e, err := m.entry(ctx, tenantID)
+	e, err := m.entryForURL(ctx, tenantID, u)
 	if err != nil {
 		return nil, err
-	}
-	if !hostAllowed(e.hosts(), u.Host) {
-		return nil, &hostError{tenant: tenantID, host: u.Host}
-	}
-	if (e.dest == nil || !e.dest.insecure) && !secureDestination(u.Scheme, u.Host) {
-		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
 	return &e.tok, nil
 }
@@ -113,15 +104,9 @@ func (m *Manager) TokenForURL(ctx context.Context, tenantID string, u *url.URL) 
 // match. The middleware call it to make a DPoP proof per request; like
 // TokenForURL, a hit does not allocate.
 func (m *Manager) TokenForURLDPoP(ctx context.Context, tenantID string, u *url.URL) (*Token, *clientauth.DPoP, error) {
-	e, err := m.entry(ctx, tenantID)
+	e, err := m.entryForURL(ctx, tenantID, u)
 	if err != nil {
 		return nil, nil, err
-	}
-	if !hostAllowed(e.hosts(), u.Host) {
-		return nil, nil, &hostError{tenant: tenantID, host: u.Host}
-	}
-	if (e.dest == nil || !e.dest.insecure) && !secureDestination(u.Scheme, u.Host) {
-		return nil, nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
 	}
 	return &e.tok, e.dpop(), nil
 }
@@ -129,14 +114,35 @@ func (m *Manager) TokenForURLDPoP(ctx context.Context, tenantID string, u *url.U
 // TokenForHostDPoP is [Manager.TokenForHost] that also returns the key the
 // token is bound to, as [Manager.TokenForURLDPoP] does.
 func (m *Manager) TokenForHostDPoP(ctx context.Context, tenantID, host string) (*Token, *clientauth.DPoP, error) {
-	e, err := m.entry(ctx, tenantID)
+	e, err := m.entryForHost(ctx, tenantID, host)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !hostAllowed(e.hosts(), host) {
-		return nil, nil, &hostError{tenant: tenantID, host: host}
-	}
 	return &e.tok, e.dpop(), nil
+}
+
+// entryForHost is the tenant's entry if its APIHosts allow host.
+func (m *Manager) entryForHost(ctx context.Context, tenantID, host string) (*entry, error) {
+	e, err := m.entry(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAllowed(e.hosts(), host) {
+		return nil, &hostError{tenant: tenantID, host: host}
+	}
+	return e, nil
+}
+
+// entryForURL is entryForHost for u, refusing plain http as TokenForURL says.
+func (m *Manager) entryForURL(ctx context.Context, tenantID string, u *url.URL) (*entry, error) {
+	e, err := m.entryForHost(ctx, tenantID, u.Host)
+	if err != nil {
+		return nil, err
+	}
+	if (e.dest == nil || !e.dest.insecure) && !secureDestination(u.Scheme, u.Host) {
+		return nil, &hostError{tenant: tenantID, host: u.Host, scheme: u.Scheme}
+	}
+	return e, nil
 }
 
 // dpop returns the key e's token is bound to, nil for a token that is not

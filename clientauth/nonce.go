@@ -81,14 +81,22 @@ func UseDPoPNonce(h http.Header) bool {
 	return false
 }
 
-// hasUseDPoPNonce scans one WWW-Authenticate value: a list of challenges,
-// each a scheme followed by a token68 or by name=value auth-params, the
-// value a token or a quoted-string. It is tolerant: bytes that fit no rule
-// are skipped and a quoted-string is skipped whole, so text quoted inside a
-// description never matches. Every step consumes input.
-func hasUseDPoPNonce(s string) bool {
-	const want = "use_dpop_nonce"
-	inDPoP := false // whether the current challenge's scheme is DPoP
+// hasUseDPoPNonce is ChallengeHasError for RFC 9449's nonce challenge.
+func hasUseDPoPNonce(v string) bool { return ChallengeHasError(v, "DPoP", "use_dpop_nonce") }
+
+// ChallengeHasError reports whether one WWW-Authenticate header value
+// carries error=code (RFC 6750 §3, RFC 9449 §7.1) in a challenge of scheme,
+// or of any scheme when scheme is "". code must be in lower case; the value
+// matches in any case, quoted or not. The value is a list of challenges
+// (RFC 9110 §11.6.1), each a scheme followed by a token68 or by name=value
+// auth-params, the value a token or a quoted-string. It is tolerant: bytes
+// that fit no rule are skipped and a quoted-string is skipped whole, so text
+// quoted inside a description never matches. It never allocates, and every
+// step consumes input; bound the value's length for hostile input (as
+// UseDPoPNonce does).
+func ChallengeHasError(s, scheme, code string) bool {
+	want := code
+	in := scheme == "" // whether the current challenge's scheme is scheme
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == '"' { // a stray quoted-string
@@ -108,7 +116,7 @@ func hasUseDPoPNonce(s string) bool {
 		if j >= len(s) || s[j] != '=' {
 			// A token not followed by '=' starts a challenge (or is a
 			// token68, which no auth-param may follow anyway).
-			inDPoP = strings.EqualFold(name, "DPoP")
+			in = scheme == "" || strings.EqualFold(name, scheme)
 			continue
 		}
 		if j+1 < len(s) && s[j+1] == '=' { // token68 padding ("abc==")
@@ -118,7 +126,7 @@ func hasUseDPoPNonce(s string) bool {
 			i = j
 			continue
 		}
-		isError := inDPoP && strings.EqualFold(name, "error")
+		isError := in && strings.EqualFold(name, "error")
 		j = skipSpace(s, j+1)
 		if j < len(s) && s[j] == '"' {
 			match, end := quotedEquals(s, j, want)
