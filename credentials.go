@@ -32,12 +32,15 @@ type Credentials struct {
 	// ClientSecret authenticates the OAuth client (client_secret_post or
 	// client_secret_basic, as the provider says). Not needed with Auth.
 	ClientSecret Secret
-	// Auth, when set, authenticates the client with a signed assertion
-	// instead of sending a secret (RFC 7523): clientauth.PrivateKeyJWT
+	// Auth, when set, authenticates the client without sending a secret:
+	// with a signed assertion (RFC 7523), clientauth.PrivateKeyJWT
 	// (private_key_jwt: RS256, ES256 or EdDSA key, kid, audience) or
-	// clientauth.ClientSecretJWT (client_secret_jwt: HS256). A fresh
-	// assertion (unique jti, short exp) is made for every token request.
-	// Its keys are never printed, logged or marshalled.
+	// clientauth.ClientSecretJWT (client_secret_jwt: HS256), a fresh one
+	// (unique jti, short exp) for every token request; or with a TLS client
+	// certificate (RFC 8705), clientauth.NewTLSClientAuth (tls_client_auth,
+	// self_signed_tls_client_auth), which the token client presents on
+	// connections of its own, never shared with another certificate. Its
+	// keys are never printed, logged or marshalled.
 	Auth clientauth.Authenticator
 	// DPoP, when set, binds the tenant's tokens to its key (RFC 9449):
 	// every token request carries a DPoP proof made with it, the token

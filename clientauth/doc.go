@@ -5,6 +5,10 @@
 //     of RFC 7523 §2.2 and OpenID Connect Core §9 (token endpoint
 //     authentication methods private_key_jwt and client_secret_jwt); both are
 //     an [Authenticator].
+//   - [TLSClientAuth] authenticates with a TLS client certificate (RFC 8705
+//     tls_client_auth and self_signed_tls_client_auth); it is a
+//     [CertificateAuthenticator], which a token client presents in the
+//     handshake on connections of the certificate's own.
 //   - [DPoP] makes the proofs of possession of RFC 9449 that go in a
 //     request's DPoP header; [NonceFrom] and [UseDPoPNonce] read the server's
 //     nonce signals from a response.

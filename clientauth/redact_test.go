@@ -84,6 +84,7 @@ func TestNoKeyMaterialInRenderings(t *testing.T) {
 	ed, ec, rk := testEdKey(t), testECKey(t), testRSAKey(t)
 	dEd, _ := NewDPoP(ed)
 	dEC, _ := NewDPoP(ec)
+	ta := testTLSClientAuth(t, ec)
 	for _, tc := range []struct {
 		name string
 		v    any
@@ -99,6 +100,9 @@ func TestNoKeyMaterialInRenderings(t *testing.T) {
 		{"DPoP Ed25519", *dEd, ed},
 		{"*DPoP ECDSA", dEC, ec},
 		{"DPoP ECDSA", *dEC, ec},
+		{"*TLSClientAuth", ta, ec},
+		{"TLSClientAuth", *ta, ec},
+		{"Credentials-like struct holding the Authenticator", struct{ Auth Authenticator }{ta}, ec},
 	} {
 		forms := keyForms(t, tc.key)
 		for how, s := range renderings(t, tc.v) {

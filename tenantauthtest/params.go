@@ -2,6 +2,7 @@ package tenantauthtest
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -28,6 +29,10 @@ type tokenRequest struct {
 	basicOK              bool
 	basicUser, basicPass string
 	authHeader           string
+
+	// peerCert is the client certificate of the request's connection, if
+	// it presented one.
+	peerCert *x509.Certificate
 
 	// For the statistics.
 	grant, clientID, username string
@@ -137,6 +142,9 @@ func parsePassportJSON(req *tokenRequest, body []byte) {
 // (see parseBasic, RFC 6749 §2.3.1's), which the standard dialect shares,
 // over league's.
 func completeTokenRequest(r *http.Request, req *tokenRequest, keycloakBasic bool) *tokenRequest {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		req.peerCert = r.TLS.PeerCertificates[0]
+	}
 	req.authHeader = r.Header.Get("Authorization")
 	if req.authHeader != "" {
 		req.basicUser, req.basicPass, req.basicOK = parseBasic(req.authHeader, keycloakBasic, keycloakBasic)

@@ -3,6 +3,8 @@ package tenantauthtest
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -96,9 +98,11 @@ type Config struct {
 	// other method, or both at once (RFC 6749 §2.3), is refused with 401
 	// invalid_client; the discovery documents list only this one. Zero
 	// means "client_secret_basic", the default of RFC 8414 and OpenID
-	// Connect Discovery. "private_key_jwt" and "client_secret_jwt" accept
-	// only a signed client assertion (RFC 7523: client_assertion_type and
-	// client_assertion, with client_id in the body), verified with the
+	// Connect Discovery. "tls_client_auth" accepts only a TLS client
+	// certificate listed in ClientCertificates. "private_key_jwt" and
+	// "client_secret_jwt" accept only a signed client assertion (RFC 7523:
+	// client_assertion_type and client_assertion, with client_id in the
+	// body), verified with the
 	// client's key in ClientKeys or its secret in Clients (HS256): the
 	// audience must be the token URL or the issuer, exp in the future, iat
 	// not too old, and each jti is accepted once (a replay is refused).
@@ -110,6 +114,17 @@ type Config struct {
 	// assertions (standard server). A client may be listed here and not
 	// in Clients.
 	ClientKeys map[string][]crypto.PublicKey
+
+	// ClientCertificates maps client_id to the TLS client certificates it
+	// may authenticate with when AuthMethod is "tls_client_auth" (standard
+	// server, which then needs TLS): the token request must carry client_id
+	// and no secret or assertion, on a connection whose client presented
+	// one of these certificates in the handshake (compared byte for byte,
+	// as self_signed_tls_client_auth does; the stand-in has no CA). The
+	// server asks every client for a certificate and requires none, so its
+	// API and other clients still work. A client may be listed here and
+	// not in Clients.
+	ClientCertificates map[string][]*x509.Certificate
 
 	// RequireParams are parameters every token request to the standard
 	// server must carry with exactly the given value, whatever the grant,
@@ -158,7 +173,8 @@ type Config struct {
 	DPoPNonce string
 
 	// TLS serves HTTPS with a self-signed certificate. Use [Server.Client],
-	// which trusts it; other clients fail the handshake.
+	// which trusts it; other clients fail the handshake. The server asks
+	// clients for a certificate (tls.RequestClientCert) and requires none.
 	TLS bool
 
 	// Clock tells the server the time, for token expiry. Share a fake clock
@@ -278,8 +294,8 @@ func NewPassport(cfg Config) *Server {
 // The API at [Server.APIURL] answers 401 with an empty body and only the
 // RFC 6750 WWW-Authenticate header.
 //
-// NewStandard panics if Config.AuthMethod is not "", "client_secret_basic"
-// or "client_secret_post".
+// NewStandard panics if Config.AuthMethod is not one it knows, or is
+// "tls_client_auth" without Config.TLS.
 func NewStandard(cfg Config) *Server {
 	d := newStandard(cfg)
 	s := newServer(cfg, d, standardTokenPath, standardTokenPath, 30*24*time.Hour)
@@ -341,8 +357,10 @@ func newServer(cfg Config, d dialect, tokenPath, escapedTokenPath string, defaul
 }
 
 // start serves. Fields the handlers read must be set before.
-func (s *Server) start(tls bool) {
-	if tls {
+func (s *Server) start(useTLS bool) {
+	if useTLS {
+		// Ask for a client certificate (tls_client_auth); require none.
+		s.ts.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 		s.ts.StartTLS()
 	} else {
 		s.ts.Start()

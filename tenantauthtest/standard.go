@@ -1,14 +1,17 @@
 package tenantauthtest
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/x509"
 	"errors"
-	"github.com/tenantauth/tenantauth/clientauth"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tenantauth/tenantauth/clientauth"
 )
 
 // standard speaks a plain RFC 6749 token endpoint, what Auth0, Amazon
@@ -20,6 +23,7 @@ import (
 type standard struct {
 	authMethod   string // authBasic, authPost or an assertion method
 	clientKeys   map[string][]crypto.PublicKey
+	clientCerts  map[string][]*x509.Certificate
 	jtiMu        sync.Mutex
 	jtis         map[string]bool   // assertion jtis seen: each is accepted once
 	require      map[string]string // parameters every token request must carry
@@ -33,6 +37,7 @@ const (
 	authPost      = "client_secret_post"
 	authKeyJWT    = "private_key_jwt"
 	authSecretJWT = "client_secret_jwt"
+	authTLS       = "tls_client_auth"
 )
 
 // standardTokenPath is the standard server's token endpoint, Cognito's.
@@ -53,14 +58,18 @@ type standardToken struct {
 // newStandard checks and copies the standard server's part of cfg. It
 // panics on an unknown AuthMethod: a test's mistake, best reported at once.
 func newStandard(cfg Config) *standard {
-	d := &standard{authMethod: cfg.AuthMethod, clientKeys: cfg.ClientKeys, jtis: map[string]bool{}}
+	d := &standard{authMethod: cfg.AuthMethod, clientKeys: cfg.ClientKeys, clientCerts: cfg.ClientCertificates, jtis: map[string]bool{}}
 	switch d.authMethod {
 	case "":
 		d.authMethod = authBasic
 	case authBasic, authPost, authKeyJWT, authSecretJWT:
+	case authTLS:
+		if !cfg.TLS {
+			panic(`tenantauthtest: Config.AuthMethod "tls_client_auth" needs Config.TLS`)
+		}
 	default:
 		panic("tenantauthtest: Config.AuthMethod " + strconv.Quote(cfg.AuthMethod) +
-			` is not "client_secret_basic", "client_secret_post", "private_key_jwt" or "client_secret_jwt"`)
+			` is not "client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt" or "tls_client_auth"`)
 	}
 	if len(cfg.RequireParams) > 0 {
 		d.require = make(map[string]string, len(cfg.RequireParams))
@@ -210,8 +219,11 @@ func (d *standard) authenticateClient(s *Server, w http.ResponseWriter, req *tok
 	}
 	bodyID, haveBodyID := req.param("client_id")
 	bodySecret, haveBodySecret := req.param("client_secret")
-	if d.authMethod == authKeyJWT || d.authMethod == authSecretJWT {
+	switch d.authMethod {
+	case authKeyJWT, authSecretJWT:
 		return d.authenticateAssertion(s, req, bodyID, haveBodyID && !haveBodySecret && req.authHeader == "", refuse)
+	case authTLS:
+		return d.authenticateCertificate(req, bodyID, haveBodyID && !haveBodySecret && req.authHeader == "", refuse)
 	}
 	var id, secret string
 	switch d.authMethod {
@@ -283,6 +295,29 @@ func (d *standard) authenticateAssertion(s *Server, req *tokenRequest, id string
 		return refuse("client authentication failed")
 	}
 	return id, true
+}
+
+// authenticateCertificate checks a TLS client certificate (RFC 8705 §2):
+// the client_id in the body, no other method, and a certificate presented
+// in the handshake of this request's connection that is one of the
+// client's registered certificates (self_signed_tls_client_auth's rule,
+// which also serves tls_client_auth in tests: the stand-in has no CA).
+func (d *standard) authenticateCertificate(req *tokenRequest, id string, only bool,
+	refuse func(string) (string, bool)) (string, bool) {
+	switch {
+	case !only:
+		return refuse("client authentication with tls_client_auth only")
+	case id == "":
+		return refuse("client authentication with tls_client_auth requires client_id")
+	case req.peerCert == nil:
+		return refuse("client authentication with tls_client_auth requires a client certificate")
+	}
+	for _, c := range d.clientCerts[id] {
+		if c != nil && bytes.Equal(c.Raw, req.peerCert.Raw) {
+			return id, true
+		}
+	}
+	return refuse("client authentication failed")
 }
 
 // refresh runs the refresh_token grant under the server's lock, so that of

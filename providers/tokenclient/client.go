@@ -74,6 +74,9 @@ type Client struct {
 	// for the next proof. A pointer, so that a Client can be copied (and
 	// printed) without copying an atomic.
 	nonce *atomic.Pointer[string]
+	// certs holds the HTTP clients of tenants that authenticate with a
+	// TLS client certificate, one per certificate.
+	certs *certClients
 }
 
 var _ tenantauth.Provider = (*Client)(nil)
@@ -108,6 +111,7 @@ func New(cfg Config) (*Client, error) {
 		allowNonBearer: cfg.AllowNonBearer,
 		now:            cfg.Now,
 		nonce:          new(atomic.Pointer[string]),
+		certs:          newCertClients(),
 	}
 	if c.auth == "" {
 		c.auth = ClientSecretPost
@@ -193,7 +197,16 @@ func (c *Client) exchange(ctx context.Context, req tenantauth.TokenRequest, nonc
 	if p := hr.Header.Get("DPoP"); p != "" {
 		secrets = append(secrets, tenantauth.Secret(p)) // a server may echo it in an error
 	}
-	return do(ctx, c.client, hr, Dialect{
+	client := c.client
+	if ca, ok := req.Credentials.Auth.(clientauth.CertificateAuthenticator); ok {
+		if c.certs == nil {
+			return nil, nil, fmt.Errorf("%s: Client not made by New: %w", c.name, ErrCertificateTransport)
+		}
+		if client, err = c.certs.client(c.name, c.client, ca); err != nil {
+			return nil, nil, err
+		}
+	}
+	return do(ctx, client, hr, Dialect{
 		Name: c.name,
 		Options: ParseOptions{
 			AllowNonBearer: c.allowNonBearer,
@@ -210,4 +223,12 @@ func (c *Client) exchange(ctx context.Context, req tenantauth.TokenRequest, nonc
 // transport is shared with the client passed in Config.HTTPClient, or, for
 // a Client without one, with every other such Client: their idle
 // connections close too, and are reopened when next needed.
-func (c *Client) CloseIdleConnections() { c.client.CloseIdleConnections() }
+//
+// The Client's own connections for tenants that authenticate with a TLS
+// client certificate close too.
+func (c *Client) CloseIdleConnections() {
+	c.client.CloseIdleConnections()
+	if c.certs != nil {
+		c.certs.closeIdle()
+	}
+}

@@ -138,17 +138,18 @@ func newRequestAt(ctx context.Context, name, tokenURL string, req tenantauth.Tok
 	if err != nil {
 		return nil, "", err
 	}
-	if auth == None && grant == tenantauth.GrantClientCredentials {
+	if auth == None && grant == tenantauth.GrantClientCredentials && req.Credentials.Auth == nil {
 		return nil, "", fmt.Errorf("%s: %s grant needs ClientSecret, which AuthMethod %q never sends: %w",
 			name, grant, None, ErrIncompleteCredentials)
 	}
 	var assertion tenantauth.Secret
 	var extra url.Values
 	if a := req.Credentials.Auth; a != nil {
-		// A signed assertion replaces the secret: the method is the
-		// Authenticator's, whatever auth says.
+		// The Authenticator replaces the secret (a signed assertion, or a
+		// certificate presented in the handshake): the method is its own,
+		// whatever auth says.
 		if extra, err = a.Params(req.Credentials.ClientID, now); err != nil {
-			return nil, "", fmt.Errorf("%s: client assertion (%s): %w", name, a.Method(), err)
+			return nil, "", fmt.Errorf("%s: client authentication (%s): %w", name, a.Method(), err)
 		}
 		assertion = tenantauth.Secret(extra.Get("client_assertion"))
 	}
@@ -271,12 +272,17 @@ func requestParams(grant tenantauth.Grant, req tenantauth.TokenRequest, auth Aut
 	if grant == tenantauth.GrantRefreshToken {
 		one("refresh_token", "RefreshToken", req.RefreshToken.Reveal())
 	}
-	basic := auth == ClientSecretBasic && c.ClientSecret != "" && assertion == nil
+	basic := auth == ClientSecretBasic && c.ClientSecret != "" && c.Auth == nil
 	switch {
-	case assertion != nil:
+	case c.Auth != nil:
+		// An Authenticator replaces the secret: an assertion, or nothing
+		// at all for a TLS client certificate (RFC 8705 §2 still wants
+		// client_id).
 		one("client_id", "ClientID", c.ClientID)
-		one("client_assertion_type", "Auth", assertion.Get("client_assertion_type"))
-		one("client_assertion", "Auth", assertion.Get("client_assertion"))
+		if assertion != nil {
+			one("client_assertion_type", "Auth", assertion.Get("client_assertion_type"))
+			one("client_assertion", "Auth", assertion.Get("client_assertion"))
+		}
 	case !basic:
 		one("client_id", "ClientID", c.ClientID)
 		if auth != None && c.ClientSecret != "" {
