@@ -14,6 +14,13 @@ import (
 // errNoManager is returned by a TokenSource built without a Manager.
 var errNoManager = errors.New("xoauth2: TokenSource has no Manager")
 
+// ErrDPoPBound is the error of a TokenSource's Token for a tenant whose
+// tokens are DPoP-bound (tenantauth.Credentials.DPoP): such a token is
+// useless without a fresh proof for every request, which an
+// oauth2.TokenSource cannot make and x/oauth2's Transport would not send.
+// Use [Client], whose Transport makes the proofs.
+var ErrDPoPBound = errors.New("xoauth2: the tenant's tokens are DPoP-bound and need a proof per request: use xoauth2.Client, not a TokenSource")
+
 // TokenSource returns an [oauth2.TokenSource] of tenantID's access tokens,
 // held by m.
 //
@@ -145,6 +152,9 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	}
 	if err != nil {
 		return nil, s.explain(err)
+	}
+	if tok.IsDPoP() {
+		return nil, ErrDPoPBound
 	}
 	if c := s.last.Load(); c != nil && c.from == tok {
 		return c.to, nil

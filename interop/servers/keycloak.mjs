@@ -20,9 +20,28 @@
 // token), --no-rotate (refresh tokens are reusable), --client-jwk JSON (the
 // public JWK, with its kid, of the private_key_jwt client tenantauth-pkjwt,
 // which exists only with this flag; the Go tests generate the key pair).
+//
+// RFC 8705 (mutual TLS), all opt-in: --tls-cert PATH --tls-key PATH serve
+// HTTPS (PEM files; the issuer is then https://…) and ask every client for
+// a certificate without requiring one (requestCert, rejectUnauthorized
+// false), so that oidc-provider's features.mTLS decides.
+// --tls-client-ca PATH is the CA (PEM) whose certificates tls_client_auth
+// accepts. --mtls-client ID=PATH (repeatable) registers a
+// self_signed_tls_client_auth client whose certificate (PEM) is at PATH;
+// --pki-client ID=DN (repeatable) a tls_client_auth client whose
+// certificate, issued by --tls-client-ca, has the subject DN (RFC 4514,
+// as Go's pkix.Name.String writes it). Both get certificate-bound tokens
+// (cnf x5t#S256). These flags need --tls-cert.
+//
+// RFC 9449 (DPoP), opt-in: --dpop enables features.dPoP and registers two
+// client_secret_basic clients, tenantauth-dpop (no nonce needed) and
+// tenantauth-dpop-nonce (its token requests need a server-provided nonce:
+// the first proof without one is answered 400 use_dpop_nonce).
 
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 import express from 'express';
@@ -39,6 +58,12 @@ const { values: opts } = parseArgs({
     'no-refresh': { type: 'boolean', default: false },
     'no-rotate': { type: 'boolean', default: false },
     'client-jwk': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-client-ca': { type: 'string' },
+    'mtls-client': { type: 'string', multiple: true, default: [] },
+    'pki-client': { type: 'string', multiple: true, default: [] },
+    dpop: { type: 'boolean', default: false },
   },
 });
 
@@ -107,6 +132,81 @@ if (opts['client-jwk']) {
     redirect_uris: [],
   });
 }
+
+// Mutual TLS clients (RFC 8705 §2). "ID=VALUE", split at the first "=".
+function idValue(flag, s) {
+  const i = s.indexOf('=');
+  if (i <= 0 || i === s.length - 1) throw new Error(`--${flag} wants ID=VALUE, got ${JSON.stringify(s)}`);
+  return [s.slice(0, i), s.slice(i + 1)];
+}
+const tls = Boolean(opts['tls-cert'] || opts['tls-key']);
+if (tls && !(opts['tls-cert'] && opts['tls-key'])) {
+  throw new Error('--tls-cert and --tls-key go together');
+}
+if (!tls && (opts['tls-client-ca'] || opts['mtls-client'].length || opts['pki-client'].length)) {
+  throw new Error('--tls-client-ca, --mtls-client and --pki-client need --tls-cert and --tls-key');
+}
+if (opts['pki-client'].length && !opts['tls-client-ca']) {
+  throw new Error('--pki-client needs --tls-client-ca');
+}
+// self_signed_tls_client_auth (§2.2): the client's certificate is
+// registered in its jwks as x5c; oidc-provider matches the presented
+// certificate's SHA-256 thumbprint against it.
+for (const flag of opts['mtls-client']) {
+  const [clientId, path] = idValue('mtls-client', flag);
+  const cert = new X509Certificate(readFileSync(path));
+  CLIENTS.push({
+    client_id: clientId,
+    token_endpoint_auth_method: 'self_signed_tls_client_auth',
+    tls_client_certificate_bound_access_tokens: true,
+    jwks: { keys: [{ ...cert.publicKey.export({ format: 'jwk' }), x5c: [cert.raw.toString('base64')] }] },
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  });
+}
+// tls_client_auth (§2.1): a certificate from the trusted CA whose subject
+// is the registered one.
+for (const flag of opts['pki-client']) {
+  const [clientId, dn] = idValue('pki-client', flag);
+  CLIENTS.push({
+    client_id: clientId,
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_subject_dn: dn,
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  });
+}
+
+// DPoP clients (RFC 9449). tenantauth-dpop-nonce must put a server nonce
+// in its proofs (§8); see features.dPoP.requireNonce below.
+const DPOP_NONCE_CLIENT = 'tenantauth-dpop-nonce';
+if (opts.dpop) {
+  for (const clientId of ['tenantauth-dpop', DPOP_NONCE_CLIENT]) {
+    CLIENTS.push({
+      client_id: clientId,
+      client_secret: `${clientId}-secret-0123456789`,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    });
+  }
+}
+
+// peerCertificate is the certificate the client presented in this
+// connection's TLS handshake, or undefined (node gives {} for none).
+function peerCertificate(ctx) {
+  const peer = ctx.socket?.getPeerCertificate?.();
+  return peer?.raw ? new X509Certificate(peer.raw) : undefined;
+}
+
+// rfc4514 renders node's multi-line subject ("O=…\nCN=…", in DER order)
+// the way Go's pkix.Name.String does: most specific first, comma-separated.
+// Enough for the simple names the tests make (no multi-valued RDNs).
+const rfc4514 = (subject) => subject.split('\n').reverse().join(',');
 
 // The one resource server (RFC 8707) a client_credentials token may be
 // asked for with resource=RESOURCE; its tokens carry it as aud and may hold
@@ -186,7 +286,18 @@ class MapAdapter {
 }
 
 const app = express();
-const server = http.createServer(app);
+// With --tls-cert: HTTPS that asks for a client certificate but lets the
+// handshake succeed without one or with an untrusted one; socket.authorized
+// then says whether it chains to --tls-client-ca.
+const server = tls
+  ? https.createServer({
+    cert: readFileSync(opts['tls-cert']),
+    key: readFileSync(opts['tls-key']),
+    ...(opts['tls-client-ca'] ? { ca: readFileSync(opts['tls-client-ca']) } : {}),
+    requestCert: true,
+    rejectUnauthorized: false,
+  }, app)
+  : http.createServer(app);
 const port = await listen(server, Number(opts.port));
 const base = `/realms/${opts.realm}`;
 const mount = `${base}/protocol/openid-connect`;
@@ -194,18 +305,41 @@ const mount = `${base}/protocol/openid-connect`;
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'interop', use: 'sig', alg: 'RS256' };
 
-const provider = new Provider(`http://127.0.0.1:${port}${base}`, {
+const provider = new Provider(`${tls ? 'https' : 'http'}://127.0.0.1:${port}${base}`, {
   adapter: MapAdapter,
   clients: CLIENTS,
   jwks: { keys: [jwk] },
   cookies: { keys: ['interop-cookie-key-not-secret'] },
   scopes: ['openid', 'offline_access', 'profile', 'email'],
   routes: { token: '/token', revocation: '/revoke', introspection: '/token/introspect' },
+  // oidc-provider's default list, plus the RFC 8705 methods with --tls-cert.
+  clientAuthMethods: [
+    'client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none',
+    ...(tls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : []),
+  ],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    mTLS: {
+      enabled: tls,
+      selfSignedTlsClientAuth: tls,
+      tlsClientAuth: tls,
+      certificateBoundAccessTokens: tls,
+      getCertificate: peerCertificate,
+      certificateAuthorized: (ctx) => ctx.socket?.authorized === true,
+      certificateSubjectMatches: (ctx, property, expected) => {
+        const cert = peerCertificate(ctx);
+        return property === 'tls_client_auth_subject_dn' && !!cert && rfc4514(cert.subject) === expected;
+      },
+    },
+    dPoP: {
+      enabled: opts.dpop,
+      // 32 random bytes per run; nonces rotate every 60 s.
+      nonceSecret: opts.dpop ? randomBytes(32) : undefined,
+      requireNonce: (ctx) => ctx.oidc?.client?.clientId === DPOP_NONCE_CLIENT,
+    },
     resourceIndicators: {
       enabled: true,
       getResourceServerInfo: async (_ctx, indicator) => {

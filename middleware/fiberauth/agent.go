@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,6 +40,11 @@ import (
 //   - The Authorization header is set for each attempt and removed after
 //     it, so a reused Agent never carries the token into a later call; any
 //     Authorization the caller set on a is replaced.
+//   - For a tenant whose tokens are DPoP-bound (tenantauth.Credentials.DPoP)
+//     each attempt carries a fresh DPoP proof (RFC 9449 §7) with the API's
+//     latest DPoP-Nonce, and a use_dpop_nonce challenge is answered with
+//     one more attempt (in-memory bodies); the DPoP header is removed
+//     afterwards like Authorization.
 //
 // Each Agent has its own connection (its own HostClient): Agents do not
 // pool connections across calls. For many calls to the same API, prefer a
@@ -120,56 +126,105 @@ type agentTransport struct {
 	reported       bool // the retry's outcome went to ReportRecovery
 }
 
+// agentNonces are the APIs' DPoP nonces for every Agent call: an Agent
+// lives for one call, and a nonce for the next proof to the same server.
+var agentNonces nonces
+
 // RoundTrip implements fasthttp.RoundTripper.
 func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
 	uriHost := req.URI().Host()
 	if len(uriHost) == 0 {
 		// An Agent without a URL would dial ":80", the local machine.
-		req.Header.Del(fiber.HeaderAuthorization)
+		unauthorize(&req.Header)
 		return false, errNoHost
 	}
 	if !sameAuthority(uriHost, hc.IsTLS, hc.Addr) {
-		// A redirect that left the Agent's host: no token.
-		req.Header.Del(fiber.HeaderAuthorization)
+		// A redirect that left the Agent's host: no token, no proof.
+		unauthorize(&req.Header)
 		return t.next.RoundTrip(hc, req, resp)
 	}
-	tok, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
+	tok, dp, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
 	if err != nil {
-		req.Header.Del(fiber.HeaderAuthorization)
+		unauthorize(&req.Header)
 		return false, err
 	}
-	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
+	var method, target string // for DPoP proofs only
+	if dp != nil {
+		method, target = string(req.Header.Method()), req.URI().String()
+	}
+	nonce := t.nonceFor(dp, hc.Addr)
+	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
+		return false, err
+	}
 	retry, err := t.next.RoundTrip(hc, req, resp)
 	if t.retried && !t.reported {
 		// The second round trip, with the fresh token.
 		t.reported = true
 		t.m.ReportRecovery(t.id, err == nil && !rejected(resp))
 	}
+	if err == nil && dp != nil {
+		agentNonces.note(hc.Addr, resp)
+		n, again, challenged := nonceChallenge(resp, nonce)
+		if again && canRetry(req, false) {
+			// RFC 9449 §9: the API wants a proof with its nonce; the token
+			// is good and the request was not served.
+			resetResponse(resp)
+			if err := authorize(&req.Header, tok, dp, method, target, n); err != nil {
+				return false, err
+			}
+			retry, err = t.next.RoundTrip(hc, req, resp)
+			if err == nil {
+				agentNonces.note(hc.Addr, resp)
+				_, _, challenged = nonceChallenge(resp, n)
+			}
+		}
+		if err != nil || challenged {
+			unauthorize(&req.Header)
+			return retry, err // still a nonce challenge: not a refusal of the token
+		}
+	}
 	if err != nil || t.retried || !rejected(resp) {
-		req.Header.Del(fiber.HeaderAuthorization)
+		unauthorize(&req.Header)
 		return retry, err
 	}
 	// The API refused the token: drop exactly that one, even when this
 	// request cannot be retried, so the next request gets a fresh one.
 	t.m.Invalidate(t.id, tok)
 	if !canRetry(req, t.idempotentOnly) {
-		req.Header.Del(fiber.HeaderAuthorization)
+		unauthorize(&req.Header)
 		return retry, err
 	}
 
 	// Try once more with a fresh token, unless the Manager (in its
 	// invalidation cooldown) hands back the same one.
 	t.retried = true
-	fresh, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
+	fresh, freshDP, err := tokenFor(t.ctx, t.m, t.id, hc.IsTLS, hc.Addr, t.insecure)
 	if err != nil || fresh == tok {
-		req.Header.Del(fiber.HeaderAuthorization)
+		unauthorize(&req.Header)
+		return false, nil // the 401 stands
+	}
+	if freshDP != nil && target == "" {
+		method, target = string(req.Header.Method()), req.URI().String()
+	}
+	if err := authorize(&req.Header, fresh, freshDP, method, target, t.nonceFor(freshDP, hc.Addr)); err != nil {
 		return false, nil // the 401 stands
 	}
 	resetResponse(resp)
-	req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
 	retry, err = t.next.RoundTrip(hc, req, resp)
-	req.Header.Del(fiber.HeaderAuthorization)
+	if err == nil && freshDP != nil {
+		agentNonces.note(hc.Addr, resp)
+	}
+	unauthorize(&req.Header)
 	return retry, err
+}
+
+// nonceFor returns the API's DPoP nonce when a proof is to be made (dp
+// set).
+func (t *agentTransport) nonceFor(dp *clientauth.DPoP, addr string) string {
+	if dp == nil {
+		return ""
+	}
+	return agentNonces.get(addr)
 }
 
 // sameAuthority reports whether a request to uriHost (a URL host, port

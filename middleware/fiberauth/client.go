@@ -1,15 +1,14 @@
 package fiberauth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -70,6 +69,7 @@ type Client struct {
 	timeout        time.Duration
 	idempotentOnly bool
 	insecure       bool
+	nonces         nonces // the APIs' DPoP nonces
 }
 
 // Format implements [fmt.Formatter]. A Client holds a Manager, and with it
@@ -97,7 +97,12 @@ var errNoHost = errors.New("fiberauth: request URI has no host")
 // and fills resp (which may be nil).
 //
 // Do sets req's Authorization header (replacing any) and leaves it set: req
-// belongs to the caller, who may inspect it. It returns an error matching
+// belongs to the caller, who may inspect it. For a tenant whose tokens are
+// DPoP-bound (tenantauth.Credentials.DPoP) it also sets the DPoP header to
+// a fresh proof for the request (RFC 9449 §7), with the API's latest
+// DPoP-Nonce, and answers the API's use_dpop_nonce challenge with one more
+// attempt when the body is in memory; for other tenants it removes any DPoP
+// header. It returns an error matching
 // ErrMissingTenant without a tenant, one matching
 // tenantauth.ErrHostNotAllowed when req's host is not among the tenant's
 // APIHosts (nothing is sent then), the Manager's error when no token can be
@@ -127,14 +132,45 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	host := string(uh)
 	ctx := c.UserContext()
 	tls := string(req.URI().Scheme()) == "https"
+	// The method and URL a DPoP proof names, made only when one is needed.
+	var method, target string
 
-	tok, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
+	tok, dp, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
 	if err != nil {
 		return err
 	}
-	req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
-	if err := cl.send(req, resp); err != nil || !rejected(resp) {
+	if dp != nil {
+		method, target = string(req.Header.Method()), req.URI().String()
+	}
+	nonce := cl.nonceFor(dp, host)
+	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
 		return err
+	}
+	if err := cl.send(req, resp); err != nil {
+		return err
+	}
+	if dp != nil {
+		cl.nonces.note(host, resp)
+		n, retry, challenged := nonceChallenge(resp, nonce)
+		if retry && canRetry(req, false) {
+			// RFC 9449 §9: the API wants a proof with its nonce. The
+			// token is good; the request was not served.
+			resetResponse(resp)
+			if err := authorize(&req.Header, tok, dp, method, target, n); err != nil {
+				return err
+			}
+			if err := cl.send(req, resp); err != nil {
+				return err
+			}
+			cl.nonces.note(host, resp)
+			_, _, challenged = nonceChallenge(resp, n)
+		}
+		if challenged {
+			return nil // still a nonce challenge: the next request carries it
+		}
+	}
+	if !rejected(resp) {
+		return nil
 	}
 	// Drop the rejected token even when this request cannot be retried,
 	// so the next request gets a fresh one.
@@ -142,14 +178,31 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	if !canRetry(req, cl.idempotentOnly) {
 		return nil // the 401 stands
 	}
-	fresh, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
+	fresh, freshDP, err := tokenFor(ctx, cl.m, id, tls, host, cl.insecure)
 	if err != nil || fresh == tok {
 		return nil // the 401 stands
 	}
-	req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
+	if freshDP != nil && target == "" {
+		method, target = string(req.Header.Method()), req.URI().String()
+	}
+	if err := authorize(&req.Header, fresh, freshDP, method, target, cl.nonceFor(freshDP, host)); err != nil {
+		return nil // the 401 stands
+	}
+	resetResponse(resp)
 	err = cl.send(req, resp)
+	if err == nil && freshDP != nil {
+		cl.nonces.note(host, resp)
+	}
 	cl.m.ReportRecovery(id, err == nil && !rejected(resp))
 	return err
+}
+
+// nonceFor returns host's DPoP nonce when a proof is to be made (dp set).
+func (cl *Client) nonceFor(dp *clientauth.DPoP, host string) string {
+	if dp == nil {
+		return ""
+	}
+	return cl.nonces.get(host)
 }
 
 func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {
@@ -163,35 +216,6 @@ func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {
 // still uses its own connection, not the Client's pool.
 func (cl *Client) DoAgent(c *fiber.Ctx, a *fiber.Agent) (code int, body []byte, errs []error) {
 	return doAgent(c, cl.m, a, cl.idempotentOnly, cl.insecure)
-}
-
-// tokenFor asks m for tenant id's token for a request to host, over TLS or
-// not: the host and the scheme are checked, or the host only when plain
-// http was allowed by the caller's config.
-func tokenFor(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, error) {
-	tok, err := tokenForHost(ctx, m, id, tls, host, insecureOK)
-	if err == nil && tok.IsDPoP() {
-		// Sent without a proof it would be refused, and each refusal
-		// would cost a token request: say so instead.
-		return nil, fmt.Errorf("%w (tenant %q)", ErrDPoPUnsupported, id)
-	}
-	return tok, err
-}
-
-// ErrDPoPUnsupported is the error of a fiberauth call for a tenant whose
-// tokens are DPoP-bound (tenantauth.Credentials.DPoP): fiberauth does not
-// make DPoP proofs yet; use the httpauth Transport for such tenants.
-var ErrDPoPUnsupported = errors.New("fiberauth: DPoP-bound tokens need a proof per request, which fiberauth does not make yet (use middleware/httpauth)")
-
-func tokenForHost(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, error) {
-	if insecureOK {
-		return m.TokenForHost(ctx, id, host)
-	}
-	u := url.URL{Scheme: "http", Host: host}
-	if tls {
-		u.Scheme = "https"
-	}
-	return m.TokenForURL(ctx, id, &u)
 }
 
 // CloseIdleConnections closes the idle connections of the Client's pool.

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -82,7 +83,8 @@ type ProxyConfig struct {
 	// for the gateway ("Cookie", "Proxy-Authorization"), or a header the
 	// client names in its Connection or Trailer header. Names are
 	// case-insensitive.
-	// Authorization cannot be listed (the tenant's token replaces it), nor
+	// Authorization and DPoP cannot be listed (the tenant's token, and for
+	// a DPoP-bound token a proof made by Proxy, replace them), nor
 	// can the connection's own headers (Connection, Keep-Alive,
 	// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade): Proxy
 	// panics.
@@ -157,7 +159,7 @@ func defaultProxyErrorHandler(c *fiber.Ctx, err error) error {
 // gateway's side, in both directions (RFC 9110 §7.6.1): Connection,
 // Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade and
 // every header named in Connection or Trailer; the client's Authorization
-// (all copies), Cookie and Proxy-Authorization; the upstream's Set-Cookie
+// and DPoP (all copies), Cookie and Proxy-Authorization; the upstream's Set-Cookie
 // and Proxy-Authenticate. ProxyConfig.ForwardRequestHeaders and
 // ForwardResponseHeaders let named ones through.
 //
@@ -184,7 +186,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 	if cfg.Upstream == nil {
 		cfg.Upstream = upstreamFromAPIHosts(cfg.Manager)
 	}
-	cfg.ForwardRequestHeaders = allowList("ForwardRequestHeaders", cfg.ForwardRequestHeaders, fiber.HeaderAuthorization)
+	cfg.ForwardRequestHeaders = allowList("ForwardRequestHeaders", cfg.ForwardRequestHeaders, fiber.HeaderAuthorization, headerDPoP)
 	cfg.ForwardResponseHeaders = allowList("ForwardResponseHeaders", cfg.ForwardResponseHeaders)
 	if cfg.Client == nil {
 		cfg.Client = &fasthttp.Client{NoDefaultUserAgentHeader: true, DisablePathNormalizing: true,
@@ -197,6 +199,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		cfg.ErrorHandler = defaultProxyErrorHandler
 	}
 
+	var ns nonces // the upstreams' DPoP nonces
 	return func(c *fiber.Ctx) error {
 		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()
@@ -225,7 +228,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 
 		ctx := c.UserContext()
 		tls := strings.EqualFold(target[:5], "https")
-		tok, err := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP)
+		tok, dp, err := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP)
 		if err != nil {
 			err = tokenUnavailable(err)
 			logFailure(cfg.Logger, c, id, err)
@@ -249,18 +252,52 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		defer restore()
 
 		dropRequestHeaders(&req.Header, cfg.ForwardRequestHeaders)
-		req.Header.Set(fiber.HeaderAuthorization, tok.Authorization())
-		err = cfg.forward(c, target)
-		if err == nil && rejected(c.Response()) {
+		var method string // for DPoP proofs only
+		if dp != nil {
+			method = string(req.Header.Method())
+		}
+		nonce := proofNonce(&ns, dp, host)
+		if err = authorize(&req.Header, tok, dp, method, target, nonce); err == nil {
+			err = cfg.forward(c, target)
+		}
+		if err == nil && dp != nil {
+			resp := c.Response()
+			ns.note(host, resp)
+			n, again, challenged := nonceChallenge(resp, nonce)
+			if again && canRetry(req, false) {
+				// RFC 9449 §9: the upstream wants a proof with its nonce;
+				// the token is good and the request was not served.
+				if err = authorize(&req.Header, tok, dp, method, target, n); err == nil {
+					resetResponse(resp)
+					if err = cfg.forward(c, target); err == nil {
+						ns.note(host, resp)
+						_, _, challenged = nonceChallenge(resp, n)
+					}
+				}
+			}
+			if challenged {
+				dp = nil // a nonce challenge is not a refusal of the token
+				tok = nil
+			}
+		}
+		if err == nil && tok != nil && rejected(c.Response()) {
 			// Drop the rejected token even when this request cannot be
 			// retried, so the next request gets a fresh one.
 			cfg.Manager.Invalidate(id, tok)
-		}
-		if err == nil && rejected(c.Response()) && canRetry(req, cfg.IdempotentRetriesOnly) {
-			if fresh, ferr := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP); ferr == nil && fresh != tok {
-				req.Header.Set(fiber.HeaderAuthorization, fresh.Authorization())
-				err = cfg.forward(c, target)
-				cfg.Manager.ReportRecovery(id, err == nil && !rejected(c.Response()))
+			if canRetry(req, cfg.IdempotentRetriesOnly) {
+				if fresh, freshDP, ferr := tokenFor(ctx, cfg.Manager, id, tls, host, cfg.AllowInsecureHTTP); ferr == nil && fresh != tok {
+					if freshDP != nil && method == "" {
+						method = string(req.Header.Method())
+					}
+					if authorize(&req.Header, fresh, freshDP, method, target, proofNonce(&ns, freshDP, host)) == nil {
+						resetResponse(c.Response())
+						err = cfg.forward(c, target)
+						if err == nil && freshDP != nil {
+							ns.note(host, c.Response())
+						}
+						cfg.Manager.ReportRecovery(id, err == nil && !rejected(c.Response()))
+					}
+				}
 			}
 		}
 		restore()
@@ -270,6 +307,14 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		}
 		return nil
 	}
+}
+
+// proofNonce returns host's DPoP nonce when a proof is to be made (dp set).
+func proofNonce(ns *nonces, dp *clientauth.DPoP, host string) string {
+	if dp == nil {
+		return ""
+	}
+	return ns.get(host)
 }
 
 // forward sends c's request to target with cfg.Client, as Fiber's proxy
@@ -333,8 +378,8 @@ func allowList(field string, names []string, never ...string) []string {
 // dropRequestHeaders removes from h what must not reach the upstream: the
 // connection headers, the headers the client names in Connection, the
 // trailer fields it announced in Trailer (fasthttp merges them into the
-// header) and its credentials (every Authorization), except the names in
-// keep.
+// header) and its credentials (every Authorization and DPoP), except the
+// names in keep.
 func dropRequestHeaders(h *fasthttp.RequestHeader, keep []string) {
 	var named []string
 	// The header lines as received (Connection: close is not kept among
@@ -350,6 +395,7 @@ func dropRequestHeaders(h *fasthttp.RequestHeader, keep []string) {
 	h.VisitAllTrailer(func(name []byte) { named = append(named, string(name)) })
 	dropHeaders(h, named, privateRequestHeaders[:], keep)
 	h.Del(fiber.HeaderAuthorization) // Set would replace only the first
+	h.Del(headerDPoP)                // a proof is the tenant's, made here
 }
 
 // dropResponseHeaders removes from h what must not reach the client: the

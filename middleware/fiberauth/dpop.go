@@ -1,0 +1,139 @@
+package fiberauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
+	"github.com/valyala/fasthttp"
+)
+
+// headerDPoP carries a request's DPoP proof (RFC 9449 §4.1).
+const headerDPoP = "DPoP"
+
+// tokenFor asks m for tenant id's token for a request to host, over TLS or
+// not, and the key it is bound to when it is DPoP-bound: the host and the
+// scheme are checked, or the host only when plain http was allowed by the
+// caller's config.
+func tokenFor(ctx context.Context, m *tenantauth.Manager, id string, tls bool, host string, insecureOK bool) (*tenantauth.Token, *clientauth.DPoP, error) {
+	if insecureOK {
+		return m.TokenForHostDPoP(ctx, id, host)
+	}
+	u := url.URL{Scheme: "http", Host: host}
+	if tls {
+		u.Scheme = "https"
+	}
+	return m.TokenForURLDPoP(ctx, id, &u)
+}
+
+// authorize sets h's Authorization to tok's and, when tok is DPoP-bound
+// (dp not nil), its DPoP header to a fresh proof for this request (RFC 9449
+// §7): htm method, htu rawURL without query and fragment, ath the token's
+// hash, and nonce when the host sent one. Without dp it removes any DPoP
+// header, so that none a caller set travels with a Bearer token.
+func authorize(h *fasthttp.RequestHeader, tok *tenantauth.Token, dp *clientauth.DPoP, method, rawURL, nonce string) error {
+	h.Set(fasthttp.HeaderAuthorization, tok.Authorization())
+	if dp == nil {
+		h.Del(headerDPoP)
+		return nil
+	}
+	proof, err := dp.Proof(method, rawURL, string(tok.AccessToken), nonce, time.Now())
+	if err != nil {
+		h.Del(fasthttp.HeaderAuthorization)
+		h.Del(headerDPoP)
+		return fmt.Errorf("fiberauth: making a DPoP proof: %w", err)
+	}
+	h.Set(headerDPoP, proof)
+	return nil
+}
+
+// unauthorize removes what authorize set.
+func unauthorize(h *fasthttp.RequestHeader) {
+	h.Del(fasthttp.HeaderAuthorization)
+	h.Del(headerDPoP)
+}
+
+// maxNonceHosts bounds how many hosts' DPoP nonces a nonces remembers.
+const maxNonceHosts = 4096
+
+// nonces remembers the last DPoP-Nonce (RFC 9449 §9) each API host sent,
+// for the next proof to it. Nonces are the server's, not the tenant's: the
+// tenants of one host share them. The zero value is ready to use.
+type nonces struct {
+	m sync.Map     // host → string
+	n atomic.Int64 // hosts in m, about
+}
+
+// get returns host's last nonce, "" when it sent none.
+func (ns *nonces) get(host string) string {
+	if v, ok := ns.m.Load(host); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+// note remembers the DPoP-Nonce of resp, an answer from host, if it has a
+// valid one.
+func (ns *nonces) note(host string, resp *fasthttp.Response) {
+	n, ok := nonceOf(resp)
+	if !ok {
+		return
+	}
+	old, had := ns.m.Load(host)
+	if had && old.(string) == n {
+		return
+	}
+	if !had && ns.n.Add(1) > maxNonceHosts {
+		// Bounded: with APIHosts "*" every host a tenant reaches could add
+		// one. Forget them all; a host sends its nonce again when it
+		// wants one.
+		ns.m.Clear()
+		ns.n.Store(1)
+	}
+	ns.m.Store(host, n)
+}
+
+// nonceOf returns resp's DPoP-Nonce as [clientauth.NonceFrom] reads it.
+// Only a response that has one pays for the conversion.
+func nonceOf(resp *fasthttp.Response) (string, bool) {
+	lines := resp.Header.PeekAll("DPoP-Nonce")
+	if len(lines) == 0 {
+		return "", false
+	}
+	h := make(http.Header, 1)
+	for _, l := range lines {
+		h.Add("DPoP-Nonce", string(l))
+	}
+	return clientauth.NonceFrom(h)
+}
+
+// nonceChallenge reports whether resp asks for the request again with a
+// proof holding a nonce (401 with a DPoP challenge error="use_dpop_nonce",
+// RFC 9449 §9), and returns that nonce when it is a valid one other than
+// sent: only then is a retry any use. challenged is true for every nonce
+// challenge: the API did not refuse the token, so it must not be
+// invalidated.
+func nonceChallenge(resp *fasthttp.Response, sent string) (nonce string, retry, challenged bool) {
+	if resp.StatusCode() != http.StatusUnauthorized {
+		return "", false, false
+	}
+	lines := resp.Header.PeekAll(fasthttp.HeaderWWWAuthenticate)
+	if len(lines) == 0 {
+		return "", false, false
+	}
+	h := make(http.Header, 2)
+	for _, l := range lines {
+		h.Add(fasthttp.HeaderWWWAuthenticate, string(l))
+	}
+	if !clientauth.UseDPoPNonce(h) {
+		return "", false, false
+	}
+	n, ok := nonceOf(resp)
+	return n, ok && n != sent, true
+}
