@@ -134,20 +134,30 @@ func sameIssuer(doc, configured string) bool {
 // token_endpoint_auth_methods_supported: client_secret_basic, which RFC 6749
 // §2.3.1 obliges servers to support and RFC 8414 §2 makes the default when
 // the list is absent; else client_secret_post; else none (a server for public
-// clients only). A list naming none of those (private_key_jwt only, say)
-// is an error: set Config.AuthMethod to override.
-func chooseAuthMethod(supported []string) (tokenclient.AuthMethod, error) {
+// clients only). A list naming none of those but some method of
+// tenantauth.Credentials.Auth (private_key_jwt, client_secret_jwt,
+// tls_client_auth, self_signed_tls_client_auth) gives authOnly: the
+// server takes only clients that bring their own Authenticator, and method
+// is a placeholder never used. A list naming nothing known is an error:
+// set Config.AuthMethod to override.
+func chooseAuthMethod(supported []string) (method tokenclient.AuthMethod, authOnly bool, err error) {
 	if len(supported) == 0 {
-		return tokenclient.ClientSecretBasic, nil
+		return tokenclient.ClientSecretBasic, false, nil
 	}
 	for _, m := range []tokenclient.AuthMethod{tokenclient.ClientSecretBasic, tokenclient.ClientSecretPost, tokenclient.None} {
 		for _, s := range supported {
 			if s == string(m) {
-				return m, nil
+				return m, false, nil
 			}
 		}
 	}
-	return "", errors.New("token_endpoint_auth_methods_supported lists none of client_secret_basic, client_secret_post and none (set Config.AuthMethod to override)")
+	for _, s := range supported {
+		switch s {
+		case "private_key_jwt", "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth":
+			return tokenclient.ClientSecretPost, true, nil
+		}
+	}
+	return "", false, errors.New("token_endpoint_auth_methods_supported lists no method tenantauth knows (set Config.AuthMethod to override)")
 }
 
 // discoveryURLs returns the OpenID Connect discovery URL of issuer and its

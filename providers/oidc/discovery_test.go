@@ -77,26 +77,30 @@ func TestChooseAuthMethod(t *testing.T) {
 	tests := []struct {
 		supported []string
 		want      tokenclient.AuthMethod
+		authOnly  bool
 	}{
-		{nil, tokenclient.ClientSecretBasic},
-		{[]string{"client_secret_post", "client_secret_basic"}, tokenclient.ClientSecretBasic},                    // Entra ID's order
-		{[]string{"client_secret_basic", "client_secret_post", "private_key_jwt"}, tokenclient.ClientSecretBasic}, // Auth0
-		{[]string{"private_key_jwt", "client_secret_post"}, tokenclient.ClientSecretPost},
-		{[]string{"none"}, tokenclient.None},
-		{[]string{"none", "client_secret_post"}, tokenclient.ClientSecretPost},
-		{[]string{"CLIENT_SECRET_BASIC", "client_secret_post"}, tokenclient.ClientSecretPost}, // registered names are exact
-		{[]string{"private_key_jwt", "tls_client_auth"}, ""},
+		{nil, tokenclient.ClientSecretBasic, false},
+		{[]string{"client_secret_post", "client_secret_basic"}, tokenclient.ClientSecretBasic, false},                    // Entra ID's order
+		{[]string{"client_secret_basic", "client_secret_post", "private_key_jwt"}, tokenclient.ClientSecretBasic, false}, // Auth0
+		{[]string{"private_key_jwt", "client_secret_post"}, tokenclient.ClientSecretPost, false},
+		{[]string{"none"}, tokenclient.None, false},
+		{[]string{"none", "client_secret_post"}, tokenclient.ClientSecretPost, false},
+		{[]string{"CLIENT_SECRET_BASIC", "client_secret_post"}, tokenclient.ClientSecretPost, false}, // registered names are exact
+		{[]string{"private_key_jwt", "tls_client_auth"}, tokenclient.ClientSecretPost, true},
+		{[]string{"self_signed_tls_client_auth"}, tokenclient.ClientSecretPost, true},
+		{[]string{"client_secret_jwt"}, tokenclient.ClientSecretPost, true},
+		{[]string{"PRIVATE_KEY_JWT", "bogus"}, "", false},
 	}
 	for _, tt := range tests {
-		got, err := chooseAuthMethod(tt.supported)
+		got, authOnly, err := chooseAuthMethod(tt.supported)
 		if tt.want == "" {
 			if err == nil {
 				t.Errorf("chooseAuthMethod(%q) = %q, want an error", tt.supported, got)
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("chooseAuthMethod(%q) = %q, %v; want %q", tt.supported, got, err, tt.want)
+		if err != nil || got != tt.want || authOnly != tt.authOnly {
+			t.Errorf("chooseAuthMethod(%q) = %q, %v, %v; want %q, %v", tt.supported, got, authOnly, err, tt.want, tt.authOnly)
 		}
 	}
 }

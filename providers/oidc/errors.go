@@ -2,8 +2,11 @@ package oidc
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/tenantauth/tenantauth"
 )
 
 // Errors of discovery. Every error Exchange or TokenURL returns because the
@@ -33,6 +36,12 @@ var (
 	// [MaxDocumentSize]. It is an error, never a silent truncation.
 	ErrDocumentTooLarge = errors.New("oidc: discovery document too large")
 )
+
+// errAuthOnly refuses a tenant without Credentials.Auth at a server whose
+// discovery document lists no secret method.
+var errAuthOnly = fmt.Errorf("oidc: the server's token_endpoint_auth_methods_supported lists only "+
+	"private_key_jwt, client_secret_jwt or tls_client_auth: set Credentials.Auth (package clientauth): %w",
+	tenantauth.ErrIncompleteCredentials)
 
 // A discoveryError is a failed discovery. Its text is the library's, with at
 // most maxQuote bytes of any value the server sent; it matches ErrDiscovery

@@ -41,7 +41,7 @@ func FuzzParseDiscovery(f *testing.F) {
 			if !json.Valid(data) {
 				t.Fatalf("accepted invalid JSON %q", data)
 			}
-			if m, err := chooseAuthMethod(md.authMethods); err == nil && !validMethod(m) {
+			if m, _, err := chooseAuthMethod(md.authMethods); err == nil && !validMethod(m) {
 				t.Fatalf("chose %q", m)
 			}
 		}

@@ -45,7 +45,11 @@ type Config struct {
 	// Zero with Issuer: the first of client_secret_basic,
 	// client_secret_post and none that the document's
 	// token_endpoint_auth_methods_supported lists; client_secret_basic when
-	// it lists nothing (RFC 8414 §2's default). Zero with TokenURL:
+	// it lists nothing (RFC 8414 §2's default). When it lists only methods
+	// of tenantauth.Credentials.Auth (private_key_jwt, client_secret_jwt,
+	// tls_client_auth, self_signed_tls_client_auth), every tenant must set
+	// Credentials.Auth; one without is refused, before any request, with an
+	// error matching ErrIncompleteCredentials. Zero with TokenURL:
 	// client_secret_basic, which RFC 6749 §2.3.1 obliges every server to
 	// support. There is no trial and error (as x/oauth2's
 	// AuthStyleAutoDetect does): a refused client is the tenant's refusal.
@@ -209,6 +213,9 @@ func (p *Provider) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*
 		if r, err = p.resolve(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if r.authOnly && req.Credentials.Auth == nil {
+		return nil, errAuthOnly
 	}
 	return r.client.Exchange(ctx, req)
 }

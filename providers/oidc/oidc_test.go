@@ -15,7 +15,9 @@ import (
 
 	"github.com/tenantauth/tenantauth"
 	"github.com/tenantauth/tenantauth/breaker"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/tenantauth/tenantauth/providers/tokenclient"
+	"github.com/tenantauth/tenantauth/tenantauthtest"
 )
 
 var ccRequest = tenantauth.TokenRequest{Credentials: testCreds}
@@ -136,7 +138,7 @@ func TestAuthMethod(t *testing.T) {
 }
 
 func TestDiscoveryUnsupportedMethods(t *testing.T) {
-	s := newIDP(t, "private_key_jwt", "tls_client_auth")
+	s := newIDP(t, "PRIVATE_KEY_JWT", "bogus")
 	p := mustNew(t, Config{Issuer: s.URL})
 	_, err := p.Exchange(context.Background(), ccRequest)
 	if !errors.Is(err, ErrDiscovery) || !strings.Contains(err.Error(), "Config.AuthMethod") {
@@ -149,6 +151,31 @@ func TestDiscoveryUnsupportedMethods(t *testing.T) {
 	p = mustNew(t, Config{Issuer: s.URL, AuthMethod: tokenclient.ClientSecretPost})
 	if _, err := p.Exchange(context.Background(), ccRequest); err != nil {
 		t.Fatalf("Exchange: %v", err)
+	}
+}
+
+// TestDiscoveryAuthenticatorOnly: a server whose document lists only
+// methods of Credentials.Auth (client_secret_jwt here) serves tenants that
+// bring an Authenticator; a tenant without one is refused as incomplete
+// (its record, not the endpoint, is at fault) before any token request.
+func TestDiscoveryAuthenticatorOnly(t *testing.T) {
+	const secret = "a-client-secret-of-32-bytes-or-more!"
+	srv := tenantauthtest.NewStandard(tenantauthtest.Config{AuthMethod: "client_secret_jwt",
+		Clients: map[string]string{"jwt-client": secret}})
+	defer srv.Close()
+	p := mustNew(t, Config{Issuer: srv.Issuer(), HTTPClient: srv.Client()})
+	defer p.CloseIdleConnections()
+	bare := tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "jwt-client", ClientSecret: secret}}
+	if _, err := p.Exchange(context.Background(), bare); !errors.Is(err, tenantauth.ErrIncompleteCredentials) || errors.Is(err, ErrDiscovery) {
+		t.Errorf("without Auth: err = %v; want ErrIncompleteCredentials", err)
+	}
+	withAuth := tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "jwt-client",
+		Auth: clientauth.ClientSecretJWT{Secret: []byte(secret), Audience: srv.TokenURL()}}}
+	if _, err := p.Exchange(context.Background(), withAuth); err != nil {
+		t.Fatalf("with Auth: %v", err)
+	}
+	if st := srv.Stats(); st.TokenRequests != 1 || st.TokenErrors != 0 {
+		t.Errorf("%d token requests, %d refused; want 1, 0", st.TokenRequests, st.TokenErrors)
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 type resolved struct {
 	client   *tokenclient.Client
 	tokenURL string
+	// authOnly: the server authenticates clients only by the methods of
+	// tenantauth.Credentials.Auth (its document lists no secret method).
+	authOnly bool
 }
 
 // resolve returns the token client, discovering the token endpoint first if
@@ -106,9 +109,9 @@ func (p *Provider) discoverOnce(ctx context.Context) (*resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	method := p.authMethod
+	method, authOnly := p.authMethod, false
 	if method == "" {
-		if method, err = chooseAuthMethod(md.authMethods); err != nil {
+		if method, authOnly, err = chooseAuthMethod(md.authMethods); err != nil {
 			return nil, discoveryErr(nil, tokenclientText(md.tokenEndpoint, err))
 		}
 	}
@@ -116,7 +119,7 @@ func (p *Provider) discoverOnce(ctx context.Context) (*resolved, error) {
 	if err != nil {
 		return nil, discoveryErr(err, tokenclientText(md.tokenEndpoint, err))
 	}
-	return &resolved{client: c, tokenURL: c.Endpoint()}, nil
+	return &resolved{client: c, tokenURL: c.Endpoint(), authOnly: authOnly}, nil
 }
 
 // tokenclientText describes a problem with a discovered token endpoint.
