@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tenantauth/tenantauth/clientauth"
 )
@@ -59,7 +60,10 @@ func (s *Server) nonceHeader(h http.Header) http.Header {
 // apiProof checks the presentation of the DPoP-bound token tok (bound to
 // jkt) at the API (RFC 9449 §7): the DPoP scheme and one valid proof of the
 // same key for this request. It returns nil when they are good, else the
-// header of the 401 to answer with.
+// header of the 401 to answer with. The proof's iat is checked against the
+// system clock, not Config.Clock: the middlewares date proofs by the system
+// clock, and a test that moves a fake clock to expire tokens must not make
+// every fresh proof look stale.
 func (s *Server) apiProof(r *http.Request, scheme, tok, jkt string) http.Header {
 	if !strings.EqualFold(scheme, "DPoP") {
 		return http.Header{"WWW-Authenticate": {`DPoP error="invalid_token"`}}
@@ -68,7 +72,7 @@ func (s *Server) apiProof(r *http.Request, scheme, tok, jkt string) http.Header 
 	if len(proofs) != 1 {
 		return http.Header{"WWW-Authenticate": {`DPoP error="invalid_dpop_proof"`}}
 	}
-	_, err := clientauth.VerifyProof(proofs[0], r.Method, s.URL+r.URL.EscapedPath(), tok, jkt, s.dpopNonce, s.clock.Now(), s.seenProof)
+	_, err := clientauth.VerifyProof(proofs[0], r.Method, s.URL+r.URL.EscapedPath(), tok, jkt, s.dpopNonce, time.Now(), s.seenProof)
 	switch {
 	case errors.Is(err, clientauth.ErrNonce):
 		return s.nonceHeader(http.Header{"WWW-Authenticate": {`DPoP error="use_dpop_nonce"`}})

@@ -162,7 +162,11 @@ type Config struct {
 	// jti), and answers 401 with WWW-Authenticate: DPoP
 	// error="invalid_dpop_proof" otherwise (error="invalid_token" for a bound
 	// token sent as Bearer). A token request without a DPoP header still
-	// gets a Bearer token. Keycloak and Passport ignore it.
+	// gets a Bearer token. A refresh token issued to a proof is refreshed
+	// only with a proof of the same key (400 invalid_dpop_proof otherwise:
+	// strict, as RFC 9449 §5 is for public clients), so a client that loses
+	// or changes its key between grant and refresh is caught. Keycloak and
+	// Passport ignore it.
 	DPoP bool
 
 	// DPoPNonce, with DPoP, is the nonce every proof must carry (RFC 9449

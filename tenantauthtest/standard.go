@@ -194,7 +194,7 @@ func (d *standard) token(s *Server, w http.ResponseWriter, r *http.Request, req 
 			return
 		}
 		scope, narrowed := req.param("scope")
-		out, scope, code, desc := d.refresh(s, client, tok, scope, narrowed)
+		out, scope, code, desc := d.refresh(s, client, tok, scope, narrowed, jkt)
 		if code != "" {
 			fail(http.StatusBadRequest, code, desc)
 			return
@@ -326,7 +326,7 @@ func (d *standard) authenticateCertificate(req *tokenRequest, id string, only bo
 // carries the scope granted. It returns an error code and description, or
 // the new tokens: with rotation a new refresh token in the same family,
 // without none.
-func (d *standard) refresh(s *Server, client, tok, scope string, narrowed bool) (out issued, granted, code, desc string) {
+func (d *standard) refresh(s *Server, client, tok, scope string, narrowed bool, jkt string) (out issued, granted, code, desc string) {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -338,6 +338,10 @@ func (d *standard) refresh(s *Server, client, tok, scope string, narrowed bool) 
 		return issued{}, "", "invalid_grant", "the refresh token has expired"
 	case rt.client != client:
 		return issued{}, "", "invalid_grant", "the refresh token was issued to another client"
+	case rt.jkt != "" && rt.jkt != jkt:
+		// Strict, as RFC 9449 §5 is for public clients: a grant made
+		// with a DPoP key stays with that key.
+		return issued{}, "", "invalid_dpop_proof", "the refresh token is bound to another DPoP key"
 	}
 	if rt.used {
 		s.stats.RefreshReuse++
@@ -386,6 +390,9 @@ func (d *standard) reply(s *Server, w http.ResponseWriter, out issued, scope, jk
 		if a, ok := s.store.access[out.access]; ok {
 			a.jkt = jkt
 			s.store.access[out.access] = a
+		}
+		if rt, ok := s.store.refresh[out.refresh]; ok && out.refresh != "" {
+			rt.jkt = jkt
 		}
 		s.mu.Unlock()
 	}

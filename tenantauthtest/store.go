@@ -43,6 +43,7 @@ type refreshToken struct {
 	session      *session // Keycloak only
 	used         bool     // rotated out by a refresh
 	revoked      bool     // dropped by RevokeAll
+	jkt          string   // issued to a DPoP proof of this key: refreshed only with it
 }
 
 func newStore() store {

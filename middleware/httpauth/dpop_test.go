@@ -3,10 +3,12 @@ package httpauth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,4 +276,110 @@ func BenchmarkTransportDPoP(b *testing.B) {
 			})
 		})
 	}
+}
+
+// stepClock is a clock a test moves forward.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestDPoPRefreshKeepsKey: a password-grant tenant with refresh tokens and
+// a DPoP key: when its token expires the Manager refreshes it with a proof
+// of the same key (the stand-in refuses a refresh token bound to one key
+// with a proof of another, or with none), the new token is DPoP-bound
+// again, and the API accepts it with proofs of that key.
+func TestDPoPRefreshKeepsKey(t *testing.T) {
+	clock := &stepClock{t: time.Now()}
+	srv := tenantauthtest.NewStandard(tenantauthtest.Config{DPoP: true, RefreshTokens: true, Clock: clock, TokenLifetime: time.Hour})
+	defer srv.Close()
+	p, err := tokenclient.New(tokenclient.Config{TokenURL: srv.TokenURL(), AuthMethod: tokenclient.ClientSecretBasic,
+		HTTPClient: srv.Client(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.CloseIdleConnections()
+	dp := newDPoP(t)
+	m, err := tenantauth.New(tenantauth.Config{Clock: clock, Retries: -1, Tenants: tenantauth.Tenants{"acme": {
+		Provider: p,
+		Credentials: tenantauth.Credentials{ClientID: tenantauthtest.DefaultClientID, ClientSecret: tenantauthtest.DefaultClientSecret,
+			Username: tenantauthtest.DefaultUsername, Password: tenantauthtest.DefaultPassword, DPoP: dp},
+		APIHosts: []string{tenantauth.AnyHost},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	client := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
+	defer client.CloseIdleConnections()
+	call := func(step string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(acmeCtx(), http.MethodGet, srv.APIURL()+"/things", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", step, resp.StatusCode)
+		}
+	}
+	call("first")
+	first, _ := m.Token(context.Background(), "acme")
+	clock.advance(2 * time.Hour)
+	call("after expiry")
+	second, key, err := m.TokenForURLDPoP(context.Background(), "acme", mustURL(t, srv.APIURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first || !second.IsDPoP() || key != dp {
+		t.Errorf("after expiry: same token %v, DPoP %v, same key %v", second == first, second.IsDPoP(), key == dp)
+	}
+	st := srv.Stats()
+	if st.ByGrant["password"] != 1 || st.ByGrant["refresh_token"] != 1 || st.TokenErrors != 0 {
+		t.Errorf("grants %v, %d refused; want one password grant and one refresh", st.ByGrant, st.TokenErrors)
+	}
+
+	// The stand-in's rule: another key, or no proof, cannot refresh.
+	creds := tenantauth.Credentials{ClientID: tenantauthtest.DefaultClientID, ClientSecret: tenantauthtest.DefaultClientSecret,
+		Username: tenantauthtest.DefaultUsername, Password: tenantauthtest.DefaultPassword, DPoP: dp}
+	granted, err := p.Exchange(context.Background(), tenantauth.TokenRequest{Credentials: creds})
+	if err != nil || granted.RefreshToken == "" {
+		t.Fatalf("password grant: %v, refresh token %v", err, granted.RefreshToken != "")
+	}
+	for name, key := range map[string]*clientauth.DPoP{"another key": newDPoP(t), "no proof": nil} {
+		c := creds
+		c.DPoP = key
+		_, err := p.Exchange(context.Background(), tenantauth.TokenRequest{Grant: tenantauth.GrantRefreshToken,
+			RefreshToken: granted.RefreshToken, Credentials: c})
+		var te *tenantauth.TokenError
+		if !errors.As(err, &te) || te.Code != "invalid_dpop_proof" {
+			t.Errorf("refresh with %s: err = %v; want invalid_dpop_proof", name, err)
+		}
+	}
+	if tok, err := p.Exchange(context.Background(), tenantauth.TokenRequest{Grant: tenantauth.GrantRefreshToken,
+		RefreshToken: granted.RefreshToken, Credentials: creds}); err != nil || !tok.IsDPoP() {
+		t.Errorf("refresh with the same key: %v, %v", tok, err)
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
