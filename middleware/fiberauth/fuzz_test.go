@@ -144,3 +144,47 @@ func FuzzUpstreamHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNonceChallenge feeds an API's answer (status, WWW-Authenticate and
+// DPoP-Nonce lines) to the DPoP nonce handling: it must never panic, ask
+// for a retry only on a 401 nonce challenge with a valid nonce other than
+// the one sent, and agree with clientauth's parsers on what it read.
+func FuzzNonceChallenge(f *testing.F) {
+	f.Add(401, `DPoP error="use_dpop_nonce", error_description="nonce"`, "eyJ7S_zG.eyJH0-Z.HX4w-7v", "")
+	f.Add(401, `Bearer realm="x", DPoP error=use_dpop_nonce`, "n-1", "n-1")
+	f.Add(401, `Bearer error="use_dpop_nonce"`, "n-2", "")
+	f.Add(200, "", "n-3", "")
+	f.Add(401, `DPoP error="use_dpop_nonce"`, "bad nonce with spaces", "")
+	f.Add(401, `DPoP error="invalid_token"`, "", "")
+	f.Fuzz(func(t *testing.T, status int, challenge, nonce, sent string) {
+		if status < 100 || status > 999 {
+			status = 401
+		}
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+		resp.SetStatusCode(status)
+		for _, line := range strings.Split(challenge, "\n") {
+			resp.Header.Add(fasthttp.HeaderWWWAuthenticate, line)
+		}
+		if nonce != "" {
+			resp.Header.Add("DPoP-Nonce", nonce)
+		}
+		n, retry, challenged := nonceChallenge(resp, sent)
+		if retry && (!challenged || n == "" || n == sent) {
+			t.Fatalf("retry with nonce %q (sent %q, challenged %v)", n, sent, challenged)
+		}
+		if challenged && resp.StatusCode() != 401 {
+			t.Fatalf("challenge on status %d", resp.StatusCode())
+		}
+		var ns nonces
+		ns.note("api.example.com", resp)
+		got := ns.get("api.example.com")
+		want, ok := nonceOf(resp)
+		if got != want || (got != "") != ok {
+			t.Fatalf("remembered %q; nonceOf %q, %v", got, want, ok)
+		}
+		if retry && n != want {
+			t.Fatalf("retry nonce %q is not the answer's %q", n, want)
+		}
+	})
+}
