@@ -3,7 +3,9 @@ package tenantauth_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tenantauth/tenantauth"
 )
@@ -51,5 +53,46 @@ func benchHit(b *testing.B, n int, obs tenantauth.Observer) {
 				}
 			})
 		}
+	}
+}
+
+// quickProvider issues tokens at once, with as little work as a provider
+// can do, so that BenchmarkManagerMiss measures the Manager.
+type quickProvider struct{}
+
+func (quickProvider) Endpoint() string { return "https://idp.example/token" }
+
+func (quickProvider) Exchange(_ context.Context, req tenantauth.TokenRequest) (*tenantauth.Token, error) {
+	now := time.Now()
+	return &tenantauth.Token{AccessToken: tenantauth.Secret("at-" + req.Credentials.ClientID), TokenType: "Bearer",
+		IssuedAt: now, Expiry: now.Add(time.Hour)}, nil
+}
+
+// BenchmarkManagerMiss measures a cache miss: each operation is the first
+// Token call of a new tenant, built by a TenantFunc (as platforms do) and
+// fetched from a provider that answers at once. It is the fixed cost a
+// fill pays per tenant on top of the provider's work; compare with a map
+// insert (x/oauth2's cost) in benchmarks/ (tokenload fill-*).
+func BenchmarkManagerMiss(b *testing.B) {
+	p := quickProvider{}
+	const n = 1 << 20
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "t" + strconv.Itoa(i)
+	}
+	m := mustManager(b, tenantauth.Config{CacheSize: n, Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: []string{tenantauth.AnyHost}}, nil
+	})})
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == n {
+			b.Fatal("more operations than tenants: use -benchtime below 1048576x")
+		}
+		if _, err := m.Token(ctx, ids[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

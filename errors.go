@@ -430,8 +430,15 @@ func (e *TokenError) TenantFault() bool { return !e.Temporary() }
 // RedactURL returns u without user info, query and fragment, for errors and
 // logs: query strings and user info may carry credentials.
 func RedactURL(u string) string {
+	if !strings.ContainsAny(u, "@?#") {
+		// Nothing to redact: no user info, query or fragment. The common
+		// case (every miss names its endpoint) costs no parse.
+		return u
+	}
 	p, err := url.Parse(u)
-	if err != nil {
+	if err != nil || p.Host == "" {
+		// Not an absolute URL with a host: what could be a secret is cut
+		// by hand (a relative "secret@host" parses as a path).
 		if i := strings.IndexAny(u, "?#"); i >= 0 {
 			u = u[:i]
 		}
