@@ -263,8 +263,9 @@ func (m *Manager) start(ctx context.Context, id string, stale *entry, background
 // waiters, so that a caller arriving after the flight ends finds the token.
 func (m *Manager) run(id string, f *flight) {
 	defer m.wg.Done()
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FetchTimeout)
-	defer cancel()
+	fctx := newFlightCtx(m.ctx, time.Now().Add(m.cfg.FetchTimeout))
+	defer fctx.release()
+	var ctx context.Context = fctx
 
 	// The result is published from a deferred call so that waiters are
 	// released even when the Provider ends its goroutine with
