@@ -64,7 +64,7 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		if err != nil {
 			return nil, err // nothing was sent
 		}
-		othersInFlight := m.admit.Stats(x.endpoint).InFlight > 1
+		othersInFlight := permit.OthersInFlight()
 		start := time.Now()
 		tok, err := x.exchange(ctx, req, permit)
 		if err == nil && (tok == nil || tok.AccessToken == "") {

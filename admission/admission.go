@@ -249,6 +249,7 @@ type Permit struct {
 	e        *endpoint
 	start    time.Time
 	seq      uint64
+	inFlight int  // the endpoint's permits in flight when this one was granted, itself included
 	released bool // guarded by g.mu
 }
 
@@ -388,7 +389,7 @@ func (g *Group) acquire(ctx context.Context, endpoint string, p Priority, urgent
 	if ahead == 0 && !paused && e.inFlight < e.slots() {
 		e.inFlight++
 		e.grants++
-		permit := &Permit{g: g, e: e, start: now, seq: e.grants}
+		permit := &Permit{g: g, e: e, start: now, seq: e.grants, inFlight: e.inFlight}
 		g.mu.Unlock()
 		return permit, nil
 	}
@@ -534,6 +535,11 @@ func (g *Group) evictIdle() {
 	}
 }
 
+// OthersInFlight reports whether other permits of the endpoint were in
+// flight when p was granted: a refused connection then says the endpoint
+// is overloaded rather than down. False for a disabled Group's permits.
+func (p *Permit) OthersInFlight() bool { return p != nil && p.inFlight > 1 }
+
 // Release gives the permit back and reports the outcome of its request:
 // latency is how long the request took (for a Success; zero or negative
 // means measured from the grant), retryAfter the delay the endpoint asked
@@ -651,7 +657,7 @@ func (g *Group) dispatch(e *endpoint, now time.Time) {
 		q.remove(w)
 		e.inFlight++
 		e.grants++
-		w.p = Permit{g: g, e: e, start: now, seq: e.grants}
+		w.p = Permit{g: g, e: e, start: now, seq: e.grants, inFlight: e.inFlight}
 		w.done = true
 		close(w.ready)
 	}
