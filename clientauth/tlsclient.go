@@ -17,17 +17,13 @@ import (
 // A CertificateAuthenticator authenticates a client with a TLS client
 // certificate (RFC 8705 §2) instead of form parameters: a token client
 // presents ClientCertificate in the TLS handshake, on connections of its
-// own that no client with another certificate uses. [TLSClientAuth]
-// implements it.
+// own that no client with another certificate (or another key) uses.
+// [TLSClientAuth] implements it.
 type CertificateAuthenticator interface {
 	Authenticator
 	// ClientCertificate returns the certificate chain and private key to
 	// present. It must always return the same certificate.
 	ClientCertificate() *tls.Certificate
-	// CertificateID identifies the certificate and its key: token clients
-	// pool connections by it, so two authenticators with the same ID must
-	// present the same certificate, made usable by the same key.
-	CertificateID() string
 }
 
 var _ CertificateAuthenticator = (*TLSClientAuth)(nil)
@@ -111,7 +107,9 @@ func (t *TLSClientAuth) ClientCertificate() *tls.Certificate {
 
 // CertificateID returns the leaf certificate's SHA-256 thumbprint, base64url
 // without padding: the x5t#S256 a server puts in the cnf claim of a
-// certificate-bound token (RFC 8705 §3.1).
+// certificate-bound token (RFC 8705 §3.1). Token clients do not pool
+// connections by it: they compute their own key and check the private
+// key too.
 func (t *TLSClientAuth) CertificateID() string {
 	if t == nil {
 		return ""

@@ -356,8 +356,11 @@ func TestDPoPRefreshKeepsKey(t *testing.T) {
 	creds := tenantauth.Credentials{ClientID: tenantauthtest.DefaultClientID, ClientSecret: tenantauthtest.DefaultClientSecret,
 		Username: tenantauthtest.DefaultUsername, Password: tenantauthtest.DefaultPassword, DPoP: dp}
 	granted, err := p.Exchange(context.Background(), tenantauth.TokenRequest{Credentials: creds})
-	if err != nil || granted.RefreshToken == "" {
-		t.Fatalf("password grant: %v, refresh token %v", err, granted.RefreshToken != "")
+	if err != nil {
+		t.Fatalf("password grant: %v", err)
+	}
+	if granted.RefreshToken == "" {
+		t.Fatal("password grant: no refresh token")
 	}
 	for name, key := range map[string]*clientauth.DPoP{"another key": newDPoP(t), "no proof": nil} {
 		c := creds

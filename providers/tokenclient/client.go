@@ -200,7 +200,7 @@ func (c *Client) exchange(ctx context.Context, req tenantauth.TokenRequest, nonc
 	client := c.client
 	if ca, ok := req.Credentials.Auth.(clientauth.CertificateAuthenticator); ok {
 		if c.certs == nil {
-			return nil, nil, fmt.Errorf("%s: Client not made by New: %w", c.name, ErrCertificateTransport)
+			return nil, nil, fmt.Errorf("%s: Client not made by New: %w: %w", c.name, ErrCertificateTransport, tenantauth.ErrIncompleteCredentials)
 		}
 		if client, err = c.certs.client(c.name, c.client, ca); err != nil {
 			return nil, nil, err

@@ -59,5 +59,42 @@ func TestCertClientsBounded(t *testing.T) {
 		t.Errorf("%d clients kept; want %d", n, MaxCertificateClients)
 	}
 	cc.closeIdle()
-	var _ http.RoundTripper = c1.Transport
+}
+
+// TestCertTransportCutOff: a certificate's transport shares no HTTP/2
+// connection pool (a base configured by x/net/http2 has TLSNextProto set,
+// whose "h2" pool the clone would share) and no TLS session cache with
+// the base, and its idle connections time out.
+func TestCertTransportCutOff(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	base := &http.Transport{
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{
+			"h2": func(string, *tls.Conn) http.RoundTripper { shared++; return nil },
+		},
+		TLSClientConfig: &tls.Config{ClientSessionCache: tls.NewLRUClientSessionCache(8)},
+	}
+	cert := &tls.Certificate{Certificate: [][]byte{{1}}, PrivateKey: key}
+	tr, err := certTransport("t", &http.Client{Transport: base}, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.TLSNextProto == nil || len(tr.TLSNextProto) != 0 {
+		t.Errorf("TLSNextProto = %v; want an empty map (HTTP/1.1 on a pool of its own)", tr.TLSNextProto)
+	}
+	if tr.TLSClientConfig.ClientSessionCache == nil || tr.TLSClientConfig.ClientSessionCache == base.TLSClientConfig.ClientSessionCache {
+		t.Error("the session cache is shared with the base (or gone)")
+	}
+	if tr.IdleConnTimeout <= 0 {
+		t.Error("no idle timeout")
+	}
+	if got, _ := tr.TLSClientConfig.GetClientCertificate(nil); got != cert {
+		t.Error("GetClientCertificate does not present the certificate")
+	}
+	if base.TLSClientConfig.GetClientCertificate != nil || shared != 0 {
+		t.Error("the base transport was changed")
+	}
 }

@@ -5,10 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tenantauth/tenantauth"
 	"github.com/tenantauth/tenantauth/clientauth"
@@ -163,5 +166,97 @@ func TestTLSClientAuthPresentsUnlistedIssuer(t *testing.T) {
 	defer c.CloseIdleConnections()
 	if _, err := c.Exchange(context.Background(), tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: a.auth}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTLSClientAuthSessionCacheNotShared: with a TLS session cache on the
+// base transport (a common performance setting), a tenant's connection
+// must not resume another certificate's session: a session resumes
+// without a client certificate, and the server would take it for the
+// first tenant's. Alternating tenants still authenticate as themselves,
+// and a record with alpha's client ID and beta's certificate is refused.
+func TestTLSClientAuthSessionCacheNotShared(t *testing.T) {
+	a, b := newCertTenant(t, "alpha"), newCertTenant(t, "beta")
+	srv := newCertServer(t, a, b)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	defer tr.CloseIdleConnections()
+	c, err := tokenclient.New(tokenclient.Config{TokenURL: srv.TokenURL(), HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	for i := range 4 {
+		tc := []certTenant{a, b}[i%2]
+		if _, err := c.Exchange(ctx, tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: tc.id, Auth: tc.auth}}); err != nil {
+			t.Fatalf("exchange %d (%s): %v", i, tc.id, err)
+		}
+		c.CloseIdleConnections() // the next request opens a connection: a resumption if it can
+	}
+	_, err = c.Exchange(ctx, tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: b.auth}})
+	var te *tenantauth.TokenError
+	if !errors.As(err, &te) || te.Code != "invalid_client" {
+		t.Errorf("alpha's client ID with beta's certificate: err = %v; want invalid_client", err)
+	}
+}
+
+// copiedCert is a CertificateAuthenticator that presents a certificate it
+// copied, with a key that is not the certificate's.
+type copiedCert struct{ cert *tls.Certificate }
+
+func (c copiedCert) Method() string                               { return "tls_client_auth" }
+func (c copiedCert) Params(string, time.Time) (url.Values, error) { return nil, nil }
+func (c copiedCert) ClientCertificate() *tls.Certificate          { return c.cert }
+
+// TestTLSClientAuthPoolNeedsTheKey: an authenticator that presents
+// another tenant's certificate (public) with a key of its own does not get
+// that tenant's pooled, already authenticated connections; its own
+// handshake fails.
+func TestTLSClientAuthPoolNeedsTheKey(t *testing.T) {
+	a := newCertTenant(t, "alpha")
+	srv := newCertServer(t, a)
+	c, err := tokenclient.New(tokenclient.Config{TokenURL: srv.TokenURL(), HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	if _, err := c.Exchange(ctx, tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: a.auth}}); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := tenantauthtest.NewClientCertificate("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *a.auth.ClientCertificate()
+	forged.PrivateKey = other.PrivateKey
+	forged.Leaf = nil
+	_, err = c.Exchange(ctx, tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: copiedCert{&forged}}})
+	if err == nil {
+		t.Fatal("a copied certificate without its key got alpha's token")
+	}
+	if st := srv.Stats(); st.ByClient["alpha"] != 1 {
+		t.Errorf("alpha's client authenticated %d times; want 1", st.ByClient["alpha"])
+	}
+	// alpha itself still works, on its own pool.
+	if _, err := c.Exchange(ctx, tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: a.auth}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTLSClientAuthRefusesTLSDialer: a transport that dials TLS itself
+// would not present the certificate: the tenant is refused before I/O.
+func TestTLSClientAuthRefusesTLSDialer(t *testing.T) {
+	a := newCertTenant(t, "alpha")
+	dialed := false
+	tr := &http.Transport{DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+		dialed = true
+		return nil, errors.New("must not dial")
+	}}
+	c, _ := tokenclient.New(tokenclient.Config{TokenURL: "https://token.example.com/token", HTTPClient: &http.Client{Transport: tr}})
+	_, err := c.Exchange(context.Background(), tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "alpha", Auth: a.auth}})
+	if !errors.Is(err, tokenclient.ErrCertificateTransport) || !errors.Is(err, tenantauth.ErrIncompleteCredentials) || dialed {
+		t.Errorf("err = %v, dialed %v; want ErrCertificateTransport, no dial", err, dialed)
 	}
 }
