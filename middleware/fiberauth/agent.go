@@ -8,7 +8,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -122,8 +121,7 @@ type agentTransport struct {
 	next           fasthttp.RoundTripper
 	idempotentOnly bool
 	insecure       bool // plain http allowed off loopback
-	retried        bool
-	reported       bool // the retry's outcome went to ReportRecovery
+	retried        bool // the one retry with a fresh token was made
 }
 
 // agentNonces are the APIs' DPoP nonces for every Agent call: an Agent
@@ -152,38 +150,15 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	if dp != nil {
 		method, target = string(req.Header.Method()), req.URI().String()
 	}
-	nonce := t.nonceFor(dp, hc.Addr)
-	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
-		return false, err
+	var retry bool
+	send := func() (err error) {
+		retry, err = t.next.RoundTrip(hc, req, resp)
+		return err
 	}
-	retry, err := t.next.RoundTrip(hc, req, resp)
-	if t.retried && !t.reported {
-		// The second round trip, with the fresh token.
-		t.reported = true
-		t.m.ReportRecovery(t.id, err == nil && !rejected(resp))
-	}
-	if err == nil && dp != nil {
-		agentNonces.note(hc.Addr, resp)
-		n, again, challenged := nonceChallenge(resp, nonce)
-		if again && canRetry(req, false) {
-			// RFC 9449 §9: the API wants a proof with its nonce; the token
-			// is good and the request was not served.
-			resetResponse(resp)
-			if err := authorize(&req.Header, tok, dp, method, target, n); err != nil {
-				return false, err
-			}
-			retry, err = t.next.RoundTrip(hc, req, resp)
-			if err == nil {
-				agentNonces.note(hc.Addr, resp)
-				_, _, challenged = nonceChallenge(resp, n)
-			}
-		}
-		if err != nil || challenged {
-			unauthorize(&req.Header)
-			return retry, err // still a nonce challenge: not a refusal of the token
-		}
-	}
-	if err != nil || t.retried || !rejected(resp) {
+	challenged, err := sendAuthorized(&agentNonces, hc.Addr, req, resp, tok, dp, method, target, send)
+	if err != nil || challenged || t.retried || !rejected(resp) {
+		// A nonce challenge still standing is not a refusal of the token;
+		// a redirect after the retry is not retried again.
 		unauthorize(&req.Header)
 		return retry, err
 	}
@@ -192,7 +167,7 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	t.m.Invalidate(t.id, tok)
 	if !canRetry(req, t.idempotentOnly) {
 		unauthorize(&req.Header)
-		return retry, err
+		return retry, nil
 	}
 
 	// Try once more with a fresh token, unless the Manager (in its
@@ -206,25 +181,11 @@ func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	if freshDP != nil && target == "" {
 		method, target = string(req.Header.Method()), req.URI().String()
 	}
-	if err := authorize(&req.Header, fresh, freshDP, method, target, t.nonceFor(freshDP, hc.Addr)); err != nil {
-		return false, nil // the 401 stands
-	}
 	resetResponse(resp)
-	retry, err = t.next.RoundTrip(hc, req, resp)
-	if err == nil && freshDP != nil {
-		agentNonces.note(hc.Addr, resp)
-	}
+	challenged, err = sendAuthorized(&agentNonces, hc.Addr, req, resp, fresh, freshDP, method, target, send)
+	t.m.ReportRecovery(t.id, err == nil && (challenged || !rejected(resp)))
 	unauthorize(&req.Header)
 	return retry, err
-}
-
-// nonceFor returns the API's DPoP nonce when a proof is to be made (dp
-// set).
-func (t *agentTransport) nonceFor(dp *clientauth.DPoP, addr string) string {
-	if dp == nil {
-		return ""
-	}
-	return agentNonces.get(addr)
 }
 
 // sameAuthority reports whether a request to uriHost (a URL host, port

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -142,35 +141,10 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	if dp != nil {
 		method, target = string(req.Header.Method()), req.URI().String()
 	}
-	nonce := cl.nonceFor(dp, host)
-	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
-		return err
-	}
-	if err := cl.send(req, resp); err != nil {
-		return err
-	}
-	if dp != nil {
-		cl.nonces.note(host, resp)
-		n, retry, challenged := nonceChallenge(resp, nonce)
-		if retry && canRetry(req, false) {
-			// RFC 9449 §9: the API wants a proof with its nonce. The
-			// token is good; the request was not served.
-			resetResponse(resp)
-			if err := authorize(&req.Header, tok, dp, method, target, n); err != nil {
-				return err
-			}
-			if err := cl.send(req, resp); err != nil {
-				return err
-			}
-			cl.nonces.note(host, resp)
-			_, _, challenged = nonceChallenge(resp, n)
-		}
-		if challenged {
-			return nil // still a nonce challenge: the next request carries it
-		}
-	}
-	if !rejected(resp) {
-		return nil
+	send := func() error { return cl.send(req, resp) }
+	challenged, err := sendAuthorized(&cl.nonces, host, req, resp, tok, dp, method, target, send)
+	if err != nil || challenged || !rejected(resp) {
+		return err // a nonce challenge still standing is not a refusal of the token
 	}
 	// Drop the rejected token even when this request cannot be retried,
 	// so the next request gets a fresh one.
@@ -185,24 +159,10 @@ func (cl *Client) Do(c *fiber.Ctx, req *fasthttp.Request, resp *fasthttp.Respons
 	if freshDP != nil && target == "" {
 		method, target = string(req.Header.Method()), req.URI().String()
 	}
-	if err := authorize(&req.Header, fresh, freshDP, method, target, cl.nonceFor(freshDP, host)); err != nil {
-		return nil // the 401 stands
-	}
 	resetResponse(resp)
-	err = cl.send(req, resp)
-	if err == nil && freshDP != nil {
-		cl.nonces.note(host, resp)
-	}
-	cl.m.ReportRecovery(id, err == nil && !rejected(resp))
+	challenged, err = sendAuthorized(&cl.nonces, host, req, resp, fresh, freshDP, method, target, send)
+	cl.m.ReportRecovery(id, err == nil && (challenged || !rejected(resp)))
 	return err
-}
-
-// nonceFor returns host's DPoP nonce when a proof is to be made (dp set).
-func (cl *Client) nonceFor(dp *clientauth.DPoP, host string) string {
-	if dp == nil {
-		return ""
-	}
-	return cl.nonces.get(host)
 }
 
 func (cl *Client) send(req *fasthttp.Request, resp *fasthttp.Response) error {

@@ -137,3 +137,39 @@ func nonceChallenge(resp *fasthttp.Response, sent string) (nonce string, retry, 
 	n, ok := nonceOf(resp)
 	return n, ok && n != sent, true
 }
+
+// sendAuthorized authorizes req with tok and sends it with send, which
+// fills resp. For a DPoP-bound token (dp set) the proof carries host's
+// latest nonce from ns, the answer's nonce is remembered, and a
+// use_dpop_nonce challenge (RFC 9449 §9) is answered once with a new
+// proof when the body is in memory. challenged reports that the final
+// answer is still a nonce challenge: the API did not refuse the token.
+// method and target are the request's, for the proof; only read with dp.
+func sendAuthorized(ns *nonces, host string, req *fasthttp.Request, resp *fasthttp.Response,
+	tok *tenantauth.Token, dp *clientauth.DPoP, method, target string, send func() error) (challenged bool, err error) {
+	var nonce string
+	if dp != nil {
+		nonce = ns.get(host)
+	}
+	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
+		return false, err
+	}
+	if err := send(); err != nil || dp == nil {
+		return false, err
+	}
+	ns.note(host, resp)
+	n, retry, challenged := nonceChallenge(resp, nonce)
+	if retry && canRetry(req, false) {
+		// The token is good and the request was not served.
+		if err := authorize(&req.Header, tok, dp, method, target, n); err != nil {
+			return false, err
+		}
+		resetResponse(resp)
+		if err := send(); err != nil {
+			return false, err
+		}
+		ns.note(host, resp)
+		_, _, challenged = nonceChallenge(resp, n)
+	}
+	return challenged, nil
+}

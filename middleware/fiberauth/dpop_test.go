@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
 	"github.com/tenantauth/tenantauth/clientauth"
+	"github.com/tenantauth/tenantauth/internal/dpoptest"
 	"github.com/tenantauth/tenantauth/providers/tokenclient"
 	"github.com/tenantauth/tenantauth/tenantauthtest"
 	"github.com/valyala/fasthttp"
@@ -142,4 +144,85 @@ func TestAuthorizeBearerDropsDPoP(t *testing.T) {
 	if len(h.Peek(fiber.HeaderAuthorization)) != 0 {
 		t.Error("Authorization kept")
 	}
+}
+
+// TestDPoPNonceOnFreshToken: for each outbound path, the API refuses the
+// token, then asks the fresh token's request for a new nonce: the request
+// is sent once more with a proof holding it and the call succeeds (two
+// token requests, three API requests).
+func TestDPoPNonceOnFreshToken(t *testing.T) {
+	for _, path := range []string{"/client", "/agent", "/proxy/things"} {
+		t.Run(path, func(t *testing.T) {
+			dp, err := clientauth.GenerateDPoP()
+			if err != nil {
+				t.Fatal(err)
+			}
+			api := &dpoptest.RotatingAPI{JKT: dp.Thumbprint()}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			p := &dpoptest.Provider{}
+			obs := &recoveries{}
+			m, err := tenantauth.New(tenantauth.Config{Retries: -1, Observer: obs, Tenants: tenantauth.Tenants{"acme": {Provider: p,
+				Credentials: tenantauth.Credentials{ClientID: "c", ClientSecret: "s", DPoP: dp}, APIHosts: []string{tenantauth.AnyHost}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			hc := &fasthttp.Client{}
+			defer hc.CloseIdleConnections()
+			cl := NewClient(ClientConfig{Manager: m, Client: hc})
+			app := fiber.New()
+			app.Use(New())
+			app.Get("/client", func(c *fiber.Ctx) error {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI(srv.URL + "/things")
+				if err := cl.Do(c, req, resp); err != nil {
+					return c.Status(599).SendString(err.Error())
+				}
+				return c.SendStatus(resp.StatusCode())
+			})
+			app.Get("/agent", func(c *fiber.Ctx) error {
+				a := fiber.Get(srv.URL + "/things")
+				a.ConnectionClose()
+				code, _, errs := Do(c, m, a)
+				if len(errs) > 0 {
+					return c.Status(599).SendString(errs[0].Error())
+				}
+				return c.SendStatus(code)
+			})
+			app.Use("/proxy", Proxy(ProxyConfig{Manager: m, StripPrefix: "/proxy",
+				Upstream: func(context.Context, string) (string, error) { return srv.URL, nil }}))
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set(HeaderTenantID, "acme")
+			code, body := do(t, app, req)
+			if code != http.StatusOK || p.Requests() != 2 || api.Calls() != 3 || api.Served != 1 {
+				t.Errorf("status %d %q, %d token requests, %d API calls, %d served; want 200, 2, 3, 1",
+					code, body, p.Requests(), api.Calls(), api.Served)
+			}
+			if got := obs.list(); len(got) != 1 || !got[0].Recovered {
+				t.Errorf("recoveries reported %+v; want one, recovered", got)
+			}
+		})
+	}
+}
+
+// recoveries records the Recovery events of a Manager.
+type recoveries struct {
+	tenantauth.NopObserver
+	mu  sync.Mutex
+	got []tenantauth.Recovery
+}
+
+func (r *recoveries) Recovery(ev tenantauth.Recovery) {
+	r.mu.Lock()
+	r.got = append(r.got, ev)
+	r.mu.Unlock()
+}
+
+func (r *recoveries) list() []tenantauth.Recovery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]tenantauth.Recovery(nil), r.got...)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/tenantauth/tenantauth"
-	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -256,31 +255,12 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		if dp != nil {
 			method = string(req.Header.Method())
 		}
-		nonce := proofNonce(&ns, dp, host)
-		if err = authorize(&req.Header, tok, dp, method, target, nonce); err == nil {
-			err = cfg.forward(c, target)
-		}
-		if err == nil && dp != nil {
-			resp := c.Response()
-			ns.note(host, resp)
-			n, again, challenged := nonceChallenge(resp, nonce)
-			if again && canRetry(req, false) {
-				// RFC 9449 §9: the upstream wants a proof with its nonce;
-				// the token is good and the request was not served.
-				if err = authorize(&req.Header, tok, dp, method, target, n); err == nil {
-					resetResponse(resp)
-					if err = cfg.forward(c, target); err == nil {
-						ns.note(host, resp)
-						_, _, challenged = nonceChallenge(resp, n)
-					}
-				}
-			}
-			if challenged {
-				dp = nil // a nonce challenge is not a refusal of the token
-				tok = nil
-			}
-		}
-		if err == nil && tok != nil && rejected(c.Response()) {
+		resp := c.Response()
+		send := func() error { return cfg.forward(c, target) }
+		var challenged bool
+		challenged, err = sendAuthorized(&ns, host, req, resp, tok, dp, method, target, send)
+		// A nonce challenge still standing is not a refusal of the token.
+		if err == nil && !challenged && rejected(resp) {
 			// Drop the rejected token even when this request cannot be
 			// retried, so the next request gets a fresh one.
 			cfg.Manager.Invalidate(id, tok)
@@ -289,14 +269,9 @@ func Proxy(config ProxyConfig) fiber.Handler {
 					if freshDP != nil && method == "" {
 						method = string(req.Header.Method())
 					}
-					if authorize(&req.Header, fresh, freshDP, method, target, proofNonce(&ns, freshDP, host)) == nil {
-						resetResponse(c.Response())
-						err = cfg.forward(c, target)
-						if err == nil && freshDP != nil {
-							ns.note(host, c.Response())
-						}
-						cfg.Manager.ReportRecovery(id, err == nil && !rejected(c.Response()))
-					}
+					resetResponse(resp)
+					challenged, err = sendAuthorized(&ns, host, req, resp, fresh, freshDP, method, target, send)
+					cfg.Manager.ReportRecovery(id, err == nil && (challenged || !rejected(resp)))
 				}
 			}
 		}
@@ -307,14 +282,6 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		}
 		return nil
 	}
-}
-
-// proofNonce returns host's DPoP nonce when a proof is to be made (dp set).
-func proofNonce(ns *nonces, dp *clientauth.DPoP, host string) string {
-	if dp == nil {
-		return ""
-	}
-	return ns.get(host)
 }
 
 // forward sends c's request to target with cfg.Client, as Fiber's proxy

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tenantauth/tenantauth"
 	"github.com/tenantauth/tenantauth/clientauth"
+	"github.com/tenantauth/tenantauth/internal/dpoptest"
 	"github.com/tenantauth/tenantauth/providers/tokenclient"
 	"github.com/tenantauth/tenantauth/tenantauthtest"
 )
@@ -385,4 +387,34 @@ func mustURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestDPoPNonceOnFreshToken: the API refuses the token (revoked), and when
+// the Transport retries with a fresh token the API asks for a new nonce:
+// the fresh token's request is sent once more with a proof holding it,
+// and the caller gets the 200 (two token requests, three API requests).
+func TestDPoPNonceOnFreshToken(t *testing.T) {
+	dp := newDPoP(t)
+	api := &dpoptest.RotatingAPI{JKT: dp.Thumbprint()}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	p := &dpoptest.Provider{}
+	m, err := tenantauth.New(tenantauth.Config{Retries: -1, Tenants: tenantauth.Tenants{"acme": {Provider: p,
+		Credentials: tenantauth.Credentials{ClientID: "c", ClientSecret: "s", DPoP: dp}, APIHosts: []string{tenantauth.AnyHost}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	client := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(acmeCtx(), http.MethodGet, srv.URL+"/things", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || p.Requests() != 2 || api.Calls() != 3 || api.Served != 1 {
+		t.Errorf("status %d, %d token requests, %d API calls, %d served; want 200, 2, 3, 1",
+			resp.StatusCode, p.Requests(), api.Calls(), api.Served)
+	}
 }

@@ -139,7 +139,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return resp, nil
 	}
-	retry, _, err := t.authorize(req, fresh, freshDP)
+	retry, sent, err := t.authorize(req, fresh, freshDP)
 	if err != nil {
 		if body != nil {
 			_ = body.Close()
@@ -149,10 +149,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	discard(resp)
 	retry.Body = body
 	resp, err = t.send(retry)
+	challenged := false
 	if err == nil && freshDP != nil {
-		t.noteNonce(req.URL.Host, resp.Header)
+		// The API may want a new nonce for the fresh token's proof too.
+		if resp, err = t.nonceRetry(req, resp, fresh, freshDP, sent); err == nil {
+			challenged = resp.StatusCode == http.StatusUnauthorized && clientauth.UseDPoPNonce(resp.Header)
+		}
 	}
-	t.m.ReportRecovery(tenant, err == nil && !t.rejected(resp))
+	t.m.ReportRecovery(tenant, err == nil && (challenged || !t.rejected(resp)))
 	return resp, err
 }
 
