@@ -47,6 +47,10 @@ type metadata struct {
 	// document omits it (or lists nothing), which RFC 8414 §2 defines as
 	// client_secret_basic only.
 	authMethods []string
+	// mtlsTokenEndpoint is mtls_endpoint_aliases.token_endpoint (RFC 8705
+	// §5): where clients that authenticate with a TLS certificate send
+	// their token requests; "" when the document names none.
+	mtlsTokenEndpoint string
 }
 
 // parseDiscovery parses a discovery document: a JSON object with the string
@@ -77,6 +81,15 @@ func parseDiscovery(data []byte) (metadata, error) {
 	}
 	if md.authMethods, err = stringsMember(members, "token_endpoint_auth_methods_supported"); err != nil {
 		return md, err
+	}
+	if raw, ok := members["mtls_endpoint_aliases"]; ok && !isNull(raw) {
+		var aliases map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &aliases); err != nil {
+			return md, errors.New("mtls_endpoint_aliases is not an object")
+		}
+		if md.mtlsTokenEndpoint, err = stringMember(aliases, "token_endpoint"); err != nil {
+			return md, fmt.Errorf("mtls_endpoint_aliases.%w", err)
+		}
 	}
 	switch {
 	case md.issuer == "":
@@ -203,7 +216,23 @@ func (p *Provider) checkDocument(docURL string, data document) (metadata, error)
 			"%s: issuer %s is not Config.Issuer %s (configure the issuer exactly as the document names it)",
 			tenantauth.RedactURL(docURL), quote(md.issuer), quote(p.issuer)))
 	}
-	u, err := tokenclient.CheckEndpoint(md.tokenEndpoint, p.allowInsecure)
+	if err := p.checkTokenEndpoint(docURL, "token_endpoint", md.tokenEndpoint); err != nil {
+		return metadata{}, err
+	}
+	if md.mtlsTokenEndpoint != "" {
+		if err := p.checkTokenEndpoint(docURL, "mtls_endpoint_aliases.token_endpoint", md.mtlsTokenEndpoint); err != nil {
+			return metadata{}, err
+		}
+	}
+	return md, nil
+}
+
+// checkTokenEndpoint checks a token endpoint named by the document at
+// docURL (as member name): an absolute URL without user info, query or
+// fragment, https unless allowed, and never plain http named by an https
+// issuer.
+func (p *Provider) checkTokenEndpoint(docURL, name, endpoint string) error {
+	u, err := tokenclient.CheckEndpoint(endpoint, p.allowInsecure)
 	var cause error
 	var why string
 	switch {
@@ -219,10 +248,10 @@ func (p *Provider) checkDocument(docURL string, data document) (metadata, error)
 	}
 	if cause != nil {
 		// CheckEndpoint's own text would quote the whole value.
-		return metadata{}, discoveryErr(cause, fmt.Sprintf("%s: token_endpoint %s: %s",
-			tenantauth.RedactURL(docURL), quote(tenantauth.RedactURL(md.tokenEndpoint)), why))
+		return discoveryErr(cause, fmt.Sprintf("%s: %s %s: %s",
+			tenantauth.RedactURL(docURL), name, quote(tenantauth.RedactURL(endpoint)), why))
 	}
-	return md, nil
+	return nil
 }
 
 // document is a fetched body with the media type it came with.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/tenantauth/tenantauth/providers/tokenclient"
 )
 
@@ -192,6 +193,11 @@ func (p *Provider) TokenURL(ctx context.Context) (string, error) {
 // the chosen AuthMethod, scope set to the space-separated Credentials.Scopes
 // when there are any, and Credentials.EndpointParams added.
 //
+// A tenant that authenticates with a TLS client certificate
+// (clientauth.CertificateAuthenticator) sends its requests to the
+// document's mtls_endpoint_aliases.token_endpoint when it names one (RFC
+// 8705 §5: Auth0 and Ping serve mutual TLS on a host of its own).
+//
 // With Config.Issuer, the first call discovers the token endpoint. Callers
 // arriving meanwhile wait for that one discovery (or for their context); a
 // success is kept for the Provider's lifetime; after a failure, calls fail
@@ -217,6 +223,11 @@ func (p *Provider) Exchange(ctx context.Context, req tenantauth.TokenRequest) (*
 	if r.authOnly && req.Credentials.Auth == nil {
 		return nil, errAuthOnly
 	}
+	if r.mtls != nil {
+		if _, ok := req.Credentials.Auth.(clientauth.CertificateAuthenticator); ok {
+			return r.mtls.Exchange(ctx, req)
+		}
+	}
 	return r.client.Exchange(ctx, req)
 }
 
@@ -228,5 +239,8 @@ func (p *Provider) CloseIdleConnections() {
 	p.http.CloseIdleConnections()
 	if r := p.resolved.Load(); r != nil {
 		r.client.CloseIdleConnections()
+		if r.mtls != nil {
+			r.mtls.CloseIdleConnections()
+		}
 	}
 }

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -737,5 +738,48 @@ func TestNoDowngradeFromHTTPS(t *testing.T) {
 	p = mustNew(t, Config{Issuer: srv.URL, HTTPClient: srv.Client(), AllowInsecureHTTP: true})
 	if u, err := p.TokenURL(context.Background()); err != nil || u != "http://127.0.0.1:9/token" {
 		t.Fatalf("TokenURL = %q, %v", u, err)
+	}
+}
+
+// TestDiscoveryMTLSAlias: a document naming mtls_endpoint_aliases
+// (RFC 8705 §5) sends the token requests of certificate tenants to the
+// alias, a server that asks for client certificates, and every other
+// tenant's to token_endpoint; an alias that is not a usable endpoint fails
+// discovery.
+func TestDiscoveryMTLSAlias(t *testing.T) {
+	cert, leaf, err := tenantauthtest.NewClientCertificate("cert-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := clientauth.NewTLSClientAuth(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls := tenantauthtest.NewStandard(tenantauthtest.Config{TLS: true, AuthMethod: "tls_client_auth",
+		ClientCertificates: map[string][]*x509.Certificate{"cert-client": {leaf}}})
+	defer mtls.Close()
+	s := newIDP(t)
+	doc := s.document()
+	doc["mtls_endpoint_aliases"] = map[string]any{"token_endpoint": mtls.TokenURL()}
+	s.setDocument(doc)
+	p := mustNew(t, Config{Issuer: s.URL, HTTPClient: mtls.Client()})
+	certReq := tenantauth.TokenRequest{Credentials: tenantauth.Credentials{ClientID: "cert-client", Auth: ta}}
+	if _, err := p.Exchange(context.Background(), certReq); err != nil {
+		t.Fatalf("certificate tenant: %v", err)
+	}
+	if _, err := p.Exchange(context.Background(), ccRequest); err != nil {
+		t.Fatalf("secret tenant: %v", err)
+	}
+	if n, m := s.tokens.Load(), mtls.Stats().TokenRequests; n != 1 || m != 1 {
+		t.Errorf("token_endpoint got %d requests, the alias %d; want 1 each", n, m)
+	}
+
+	bad := newIDP(t)
+	doc = bad.document()
+	doc["mtls_endpoint_aliases"] = map[string]any{"token_endpoint": "https://user:pw@mtls.example/token"}
+	bad.setDocument(doc)
+	p = mustNew(t, Config{Issuer: bad.URL})
+	if _, err := p.Exchange(context.Background(), ccRequest); !errors.Is(err, ErrDiscovery) || strings.Contains(err.Error(), "pw") {
+		t.Errorf("bad alias: err = %v; want ErrDiscovery without the password", err)
 	}
 }

@@ -26,6 +26,10 @@ type resolved struct {
 	// authOnly: the server authenticates clients only by the methods of
 	// tenantauth.Credentials.Auth (its document lists no secret method).
 	authOnly bool
+	// mtls sends the token requests of tenants that authenticate with a
+	// TLS client certificate, to mtls_endpoint_aliases.token_endpoint;
+	// nil when the document names none (they use client then).
+	mtls *tokenclient.Client
 }
 
 // resolve returns the token client, discovering the token endpoint first if
@@ -119,7 +123,13 @@ func (p *Provider) discoverOnce(ctx context.Context) (*resolved, error) {
 	if err != nil {
 		return nil, discoveryErr(err, tokenclientText(md.tokenEndpoint, err))
 	}
-	return &resolved{client: c, tokenURL: c.Endpoint(), authOnly: authOnly}, nil
+	r := &resolved{client: c, tokenURL: c.Endpoint(), authOnly: authOnly}
+	if md.mtlsTokenEndpoint != "" {
+		if r.mtls, err = tokenclient.New(p.tokenConfig(md.mtlsTokenEndpoint, method)); err != nil {
+			return nil, discoveryErr(err, tokenclientText(md.mtlsTokenEndpoint, err))
+		}
+	}
+	return r, nil
 }
 
 // tokenclientText describes a problem with a discovered token endpoint.
