@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,4 +96,36 @@ func BenchmarkManagerMiss(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkManagerMissParallel is BenchmarkManagerMiss from every CPU at
+// once (-cpu 2): misses of different tenants share no lock but the
+// endpoint's, so they should scale.
+func BenchmarkManagerMissParallel(b *testing.B) {
+	p := quickProvider{}
+	const n = 1 << 21
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "t" + strconv.Itoa(i)
+	}
+	m := mustManager(b, tenantauth.Config{CacheSize: n, Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: []string{tenantauth.AnyHost}}, nil
+	})})
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			if i >= n {
+				b.Error("more operations than tenants: use -benchtime below 2097152x")
+				return
+			}
+			if _, err := m.Token(ctx, ids[i]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

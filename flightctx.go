@@ -33,7 +33,14 @@ type flightCtx struct {
 var _ context.Context = (*flightCtx)(nil)
 
 func newFlightCtx(parent context.Context, deadline time.Time) *flightCtx {
-	return &flightCtx{parent: parent, deadline: deadline}
+	c := new(flightCtx)
+	c.init(parent, deadline)
+	return c
+}
+
+// init sets up a zero flightCtx in place (a flight holds its own).
+func (c *flightCtx) init(parent context.Context, deadline time.Time) {
+	c.parent, c.deadline = parent, deadline
 }
 
 // Deadline implements context.Context.

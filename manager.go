@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/tenantauth/tenantauth/admission"
 	"github.com/tenantauth/tenantauth/breaker"
@@ -64,13 +63,16 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // fetch goroutines
 
-	mu      sync.Mutex
-	flights map[string]*flight
-	// notes is the slow-path memory of known tenants (refusals, cooldowns);
-	// strangers remembers IDs the TenantSource refused. Separate bounds, so
-	// a flood of unknown IDs cannot evict what is known about real tenants.
-	notes     *simplelru.LRU[string, *note]
-	strangers *simplelru.LRU[string, refusal]
+	// stripes hold the flights, each under its own lock, so that misses of
+	// different tenants do not queue on one mutex (a fill from several
+	// CPUs did not scale). A tenant's stripe lock also guards its note's
+	// fields and orders its flight's store against Forget and Invalidate.
+	stripes  []stripe
+	stripeOf maphash.Seed
+	// bgMu orders background goroutines (Manager.background) with Close.
+	bgMu sync.Mutex
+	// noteCap and strangerCap bound each stripe's notes and strangers.
+	noteCap, strangerCap int
 	// static is set when cfg.Tenants is a Tenants map: it is looked up in
 	// the caller, so an unknown ID costs neither a goroutine nor a lookup
 	// slot. (Not the map itself: fmt's fallback would print it.)
@@ -118,12 +120,16 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	m := &Manager{
-		obs:     cfg.Observer,
-		cfg:     &cfg,
-		policy:  cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
-		log:     cfg.Logger,
-		flights: make(map[string]*flight),
-		static:  static != nil,
+		obs:      cfg.Observer,
+		cfg:      &cfg,
+		policy:   cache.Policy{Skew: cfg.Skew, RefreshAhead: cfg.RefreshAhead},
+		log:      cfg.Logger,
+		static:   static != nil,
+		stripes:  make([]stripe, numStripes),
+		stripeOf: maphash.MakeSeed(),
+	}
+	for i := range m.stripes {
+		m.stripes[i].flights = make(map[string]*flight)
 	}
 	if !m.static && cfg.MaxLookups > 0 {
 		m.lookupSlots = make(chan struct{}, cfg.MaxLookups)
@@ -165,12 +171,8 @@ func New(cfg Config) (*Manager, error) {
 	if m.breakers, err = breaker.New(bcfg); err != nil {
 		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
 	}
-	if m.notes, err = simplelru.NewLRU[string, *note](max(cfg.CacheSize, 1024), nil); err != nil {
-		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
-	}
-	if m.strangers, err = simplelru.NewLRU[string, refusal](maxStrangers, nil); err != nil {
-		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
-	}
+	m.noteCap = max(cfg.CacheSize, 1024) / numStripes
+	m.strangerCap = maxStrangers / numStripes
 	if cfg.Clock == nil {
 		m.coarse = newCoarseClock()
 	} else {
@@ -225,13 +227,18 @@ func (m *Manager) wallNow() time.Time {
 // once every goroutine the Manager started has ended. Later calls to Token
 // return ErrClosed. Close is idempotent.
 func (m *Manager) Close() error {
-	m.mu.Lock()
-	if m.closed.Load() {
-		m.mu.Unlock()
+	m.bgMu.Lock()
+	for i := range m.stripes {
+		m.stripes[i].mu.Lock()
+	}
+	already := m.closed.Swap(true)
+	for i := range m.stripes {
+		m.stripes[i].mu.Unlock()
+	}
+	m.bgMu.Unlock()
+	if already {
 		return nil
 	}
-	m.closed.Store(true)
-	m.mu.Unlock()
 	m.cancel()
 	m.admit.Close()
 	if m.coarse != nil {

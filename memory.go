@@ -39,24 +39,27 @@ func (r refusal) active(now int64) error {
 	return nil
 }
 
-// remembered returns the refusal remembered for id, if any. m.mu must be
-// held.
-func (m *Manager) remembered(id string, now int64) error {
-	if n, ok := m.notes.Peek(id); ok {
+// remembered returns the refusal remembered for id, if any. st is id's
+// stripe; its lock must be held.
+func (m *Manager) remembered(st *stripe, id string, now int64) error {
+	if n, ok := st.peekNote(id); ok {
 		if err := n.active(now); err != nil {
 			return err
 		}
 	}
-	if r, ok := m.strangers.Peek(id); ok {
-		return r.active(now)
+	if st.strangers != nil {
+		if r, ok := st.strangers.Peek(id); ok {
+			return r.active(now)
+		}
 	}
 	return nil
 }
 
 // heldOff reports whether id's stale token is served without a fetch
-// because its endpoint was down moments ago. m.mu must be held.
-func (m *Manager) heldOff(id string, now int64) bool {
-	n, ok := m.notes.Peek(id)
+// because its endpoint was down moments ago. st is id's stripe; its lock
+// must be held.
+func (m *Manager) heldOff(st *stripe, id string, now int64) bool {
+	n, ok := st.peekNote(id)
 	return ok && now < n.heldUntil
 }
 
@@ -93,21 +96,22 @@ func (m *Manager) Invalidate(tenantID string, rejected *Token) {
 		return // already replaced or dropped
 	}
 	now := m.preciseNow()
-	m.mu.Lock()
-	n := m.note(tenantID)
+	st := m.stripe(tenantID)
+	st.mu.Lock()
+	n := m.note(st, tenantID)
 	if m.cfg.InvalidateCooldown > 0 && now < n.cooldownUntil {
-		m.mu.Unlock()
+		st.mu.Unlock()
 		return
 	}
 	n.cooldownUntil = now + int64(m.cfg.InvalidateCooldown)
-	// Drop under m.mu: a concurrent Invalidate of the same token that sees
+	// Drop under the stripe's lock: a concurrent Invalidate of the same token that sees
 	// the cooldown must also see the token gone, or its caller would be
 	// handed the rejected token again.
 	dropped := m.cache.CompareAndDelete(tenantID, cur)
 	if dropped && m.shared != nil {
 		n.rejected, n.rejectedFP = true, fingerprint(cur.tok.AccessToken)
 	}
-	m.mu.Unlock()
+	st.mu.Unlock()
 	if dropped && m.shared != nil {
 		m.invalidateShared(tenantID, cur.tok.AccessToken)
 	}
@@ -135,25 +139,15 @@ func (m *Manager) Forget(tenantID string) {
 
 // forgetLocal is Forget on this replica only.
 func (m *Manager) forgetLocal(tenantID string) {
-	m.mu.Lock()
-	if f := m.flights[tenantID]; f != nil {
+	st := m.stripe(tenantID)
+	st.mu.Lock()
+	if f := st.flights[tenantID]; f != nil {
 		// Its waiters still get its result, but later callers start a
 		// fetch with the new credentials instead of joining it.
 		f.forgotten.Store(true)
-		delete(m.flights, tenantID)
+		delete(st.flights, tenantID)
 	}
-	m.notes.Remove(tenantID)
-	m.strangers.Remove(tenantID)
+	st.forget(tenantID)
 	m.cache.Delete(tenantID)
-	m.mu.Unlock()
-}
-
-// note returns tenantID's note, creating it. m.mu must be held.
-func (m *Manager) note(tenantID string) *note {
-	n, ok := m.notes.Get(tenantID)
-	if !ok {
-		n = &note{}
-		m.notes.Add(tenantID, n)
-	}
-	return n
+	st.mu.Unlock()
 }

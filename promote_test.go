@@ -113,12 +113,13 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 		got <- err
 	}()
 	waitFor(t, "the caller to join t1's refresh", func() bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		f := m.flights["t1"]
+		st := m.stripe("t1")
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		f := st.flights["t1"]
 		return f != nil && f.promoted.Load()
 	})
-	if f := func() *flight { m.mu.Lock(); defer m.mu.Unlock(); return m.flights["t0"] }(); f == nil || !f.background() {
+	if f := func() *flight { st := m.stripe("t0"); st.mu.Lock(); defer st.mu.Unlock(); return st.flights["t0"] }(); f == nil || !f.background() {
 		t.Fatal("t0's refresh is not a queued background flight")
 	}
 	close(p.release)
@@ -135,6 +136,9 @@ func TestCallerPromotesQueuedRefresh(t *testing.T) {
 	if want := "[t0 t1 blocker t1 t0]"; order != want {
 		t.Fatalf("token requests in order %s, want %s (the joined refresh first)", order, want)
 	}
+	// The provider records a request before the Manager reports it: wait
+	// for the last event too.
+	waitFor(t, "five fetch events", func() bool { evMu.Lock(); defer evMu.Unlock(); return len(events) >= 5 })
 	evMu.Lock()
 	defer evMu.Unlock()
 	if len(events) != 5 {

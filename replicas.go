@@ -150,7 +150,7 @@ func (m *Manager) adopt(ctx context.Context, id string, t Tenant, endpoint strin
 		s.misses.Add(1)
 		return nil, true
 	}
-	r, err := m.newEntry(tok, t, endpoint, f.stale)
+	r, err := m.newEntry(&f.res, tok, t, endpoint, f.stale)
 	if err != nil || r.staleAt <= m.preciseNow() {
 		s.misses.Add(1)
 		return nil, true
@@ -163,9 +163,10 @@ func (m *Manager) adopt(ctx context.Context, id string, t Tenant, endpoint strin
 // replica (or another announced it) since the tenant was last forgotten.
 func (m *Manager) rejectedHere(id string, access Secret) bool {
 	fp := fingerprint(access)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n, ok := m.notes.Peek(id)
+	st := m.stripe(id)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n, ok := st.peekNote(id)
 	return ok && n.rejected && hmac.Equal(n.rejectedFP[:], fp[:])
 }
 
@@ -203,8 +204,8 @@ func (m *Manager) forgetShared(id string) {
 
 // background runs fn in a goroutine that Close waits for.
 func (m *Manager) background(fn func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
 	if m.closed.Load() {
 		return
 	}
@@ -298,15 +299,16 @@ func (m *Manager) receive(msg []byte) {
 // announced rejected, and remembers that token as rejected so that it is
 // not read back from the store. It reports whether a token was dropped.
 func (m *Manager) dropAnnounced(id string, fp []byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	st := m.stripe(id)
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	dropped := false
 	if cur, ok := m.cache.Peek(id); ok && hmac.Equal(fp, fingerprintOf(&cur.tok)) {
 		if dropped = m.cache.CompareAndDelete(id, cur); dropped {
 			m.invalidations.Add(1)
 		}
 	}
-	n := m.note(id)
+	n := m.note(st, id)
 	n.rejected = true
 	copy(n.rejectedFP[:], fp)
 	return dropped
