@@ -55,7 +55,10 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		// and the next one queues again, behind the endpoint's pause.
 		var permit *admission.Permit
 		var err error
-		queued := time.Now()
+		var queued time.Time // the admission wait, reported to OnFetch and the Observer only
+		if m.cfg.OnFetch != nil || m.obs != nil {
+			queued = time.Now()
+		}
 		if x.flight.urgent != nil {
 			permit, err = m.admit.AcquireBackground(ctx, x.endpoint, x.flight.urgent)
 		} else {

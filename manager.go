@@ -151,9 +151,13 @@ func New(cfg Config) (*Manager, error) {
 	}
 	bcfg.Classify = func(err error) breaker.Outcome {
 		// Refusals the limiter handles are not the endpoint's death.
-		var lr *limiterRefusal
-		if errors.As(err, &lr) || errors.Is(err, admission.ErrOverloaded) {
-			return breaker.Excluded
+		// (Checked only for an error: errors.As's target escapes, and a
+		// success must not allocate.)
+		if err != nil {
+			var lr *limiterRefusal
+			if errors.As(err, &lr) || errors.Is(err, admission.ErrOverloaded) {
+				return breaker.Excluded
+			}
 		}
 		return classify(err)
 	}
