@@ -75,15 +75,8 @@ func (quickProvider) Exchange(_ context.Context, req tenantauth.TokenRequest) (*
 // fill pays per tenant on top of the provider's work; compare with a map
 // insert (x/oauth2's cost) in benchmarks/ (tokenload fill-*).
 func BenchmarkManagerMiss(b *testing.B) {
-	p := quickProvider{}
 	const n = 1 << 20
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = "t" + strconv.Itoa(i)
-	}
-	m := mustManager(b, tenantauth.Config{CacheSize: n, Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
-		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: []string{tenantauth.AnyHost}}, nil
-	})})
+	ids, m := missFixture(b, n)
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
@@ -102,15 +95,8 @@ func BenchmarkManagerMiss(b *testing.B) {
 // once (-cpu 2): misses of different tenants share no lock but the
 // endpoint's, so they should scale.
 func BenchmarkManagerMissParallel(b *testing.B) {
-	p := quickProvider{}
 	const n = 1 << 21
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = "t" + strconv.Itoa(i)
-	}
-	m := mustManager(b, tenantauth.Config{CacheSize: n, Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
-		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: []string{tenantauth.AnyHost}}, nil
-	})})
+	ids, m := missFixture(b, n)
 	ctx := context.Background()
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -128,4 +114,18 @@ func BenchmarkManagerMissParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// missFixture returns n tenant IDs and a Manager that builds any tenant
+// with a TenantFunc, as platforms do, on quickProvider.
+func missFixture(b *testing.B, n int) ([]string, *tenantauth.Manager) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "t" + strconv.Itoa(i)
+	}
+	p := quickProvider{}
+	m := mustManager(b, tenantauth.Config{CacheSize: n, Tenants: tenantauth.TenantFunc(func(_ context.Context, id string) (tenantauth.Tenant, error) {
+		return tenantauth.Tenant{ID: id, Provider: p, Credentials: tenantauth.Credentials{ClientID: id}, APIHosts: []string{tenantauth.AnyHost}}, nil
+	})})
+	return ids, m
 }

@@ -1,16 +1,13 @@
 package httpauth
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/tenantauth/tenantauth"
@@ -72,40 +69,11 @@ func TestAssertionEndToEnd(t *testing.T) {
 			client := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
 			defer client.CloseIdleConnections()
 			ids := []string{"es256", "eddsa", "rs256"}
-			burst := func(round int) {
-				t.Helper()
-				var wg sync.WaitGroup
-				errs := make(chan error, 24*4)
-				for g := range 24 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						ctx := tenantauth.WithTenant(context.Background(), ids[g%len(ids)])
-						for range 4 {
-							req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.APIURL()+"/items", nil)
-							resp, err := client.Do(req)
-							if err != nil {
-								errs <- err
-								continue
-							}
-							resp.Body.Close()
-							if resp.StatusCode != http.StatusOK {
-								errs <- fmt.Errorf("round %d: status %d", round, resp.StatusCode)
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					t.Error(err)
-				}
-			}
 			for round := 1; round <= 2; round++ {
 				if round == 2 {
 					srv.RevokeAll()
 				}
-				burst(round)
+				burst(t, client, srv.APIURL()+"/items", ids, 24, 4)
 				st := srv.Stats()
 				for _, id := range ids {
 					if st.ByClient[id] != round {

@@ -59,36 +59,11 @@ func TestTLSClientAuthEndToEnd(t *testing.T) {
 	client := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
 	defer client.CloseIdleConnections()
 
-	burst := func(round int) {
-		t.Helper()
-		var wg sync.WaitGroup
-		errs := make(chan error, 8*tenants*5)
-		for g := range 8 * tenants {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx := tenantauth.WithTenant(context.Background(), fmt.Sprintf("tenant-%d", g%tenants))
-				for range 5 {
-					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.APIURL()+"/items", nil)
-					resp, err := client.Do(req)
-					if err != nil {
-						errs <- err
-						continue
-					}
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						errs <- fmt.Errorf("round %d: status %d", round, resp.StatusCode)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+	ids := make([]string, 0, tenants)
+	for i := range tenants {
+		ids = append(ids, fmt.Sprintf("tenant-%d", i))
 	}
-	burst(1)
+	burst(t, client, srv.APIURL()+"/items", ids, 8*tenants, 5)
 	st := srv.Stats()
 	for id := range certs {
 		if st.ByClient[id] != 1 {
@@ -100,7 +75,7 @@ func TestTLSClientAuthEndToEnd(t *testing.T) {
 	}
 
 	srv.RevokeAll()
-	burst(2)
+	burst(t, client, srv.APIURL()+"/items", ids, 8*tenants, 5)
 	st = srv.Stats()
 	for id := range certs {
 		if st.ByClient[id] != 2 {
@@ -109,5 +84,38 @@ func TestTLSClientAuthEndToEnd(t *testing.T) {
 	}
 	if st.TokenErrors != 0 {
 		t.Errorf("%d token requests refused", st.TokenErrors)
+	}
+}
+
+// burst sends perCaller GET requests to url from callers goroutines, the
+// i-th on behalf of tenants[i%len(tenants)], and fails t for every error
+// and every status but 200.
+func burst(t *testing.T, client *http.Client, url string, tenants []string, callers, perCaller int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*perCaller)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := tenantauth.WithTenant(context.Background(), tenants[g%len(tenants)])
+			for range perCaller {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("tenant %s: status %d", tenants[g%len(tenants)], resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
