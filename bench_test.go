@@ -92,8 +92,9 @@ func BenchmarkManagerMiss(b *testing.B) {
 }
 
 // BenchmarkManagerMissParallel is BenchmarkManagerMiss from every CPU at
-// once (-cpu 2): misses of different tenants share no lock but the
-// endpoint's, so they should scale.
+// once (-cpu 2): misses of different tenants take different flight locks;
+// they still share the endpoint's breaker and admission, the cache's
+// shard locks and the lookup slots.
 func BenchmarkManagerMissParallel(b *testing.B) {
 	const n = 1 << 21
 	ids, m := missFixture(b, n)

@@ -351,8 +351,10 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 		// token, and Forget (which takes that lock) is either before the
 		// store or after it.
 		val = m.cache.Set(id, r.entry, r.refreshAt, r.staleAt)
+		f.res = fetched{} // the cache has its copy; the flight keeps no token
 	case err == nil:
-		val = &r.entry
+		e := r.entry // a copy of its own: the flight need not outlive it
+		val = &e
 	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten.Load():
 	case errors.Is(err, ErrUnknownTenant):
 		m.addStranger(st, id, refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)})
@@ -382,6 +384,11 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 	done := f.done
 	st.mu.Unlock()
 
+	// Waiters first: a log handler that panics must not keep them waiting.
+	f.val, f.err = val, err
+	if done != nil {
+		close(done)
+	}
 	if err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, ErrClosed) || errors.Is(err, errRefreshElsewhere) {
@@ -390,10 +397,6 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 		attrs := append([]slog.Attr{slog.String("tenant", id), slog.String("endpoint", f.endpoint),
 			slog.String("grant", string(f.grant)), slog.Bool("background", f.background())}, errorAttrs(err)...)
 		m.log.LogAttrs(context.Background(), level, "tenantauth: token fetch failed", attrs...)
-	}
-	f.val, f.err = val, err
-	if done != nil {
-		close(done)
 	}
 }
 
@@ -487,15 +490,19 @@ func (m *Manager) fetch(ctx context.Context, id string, f *flight) (*fetched, er
 		// Stored, announced and unlocked after the waiters have their
 		// token: a slow store must not hold them up.
 		tok, fence := r.entry.tok, sf.fence
-		sf.fence = shared.Fence{}
-		m.background(func() {
+		started := m.background(func() {
 			// Not on m.ctx: Close waits for this write (each store call
 			// is bounded by the budget) rather than losing the token.
-			m.storeShared(context.Background(), id, &tok, fence)
+			if !f.forgotten.Load() { // Forget may have come meanwhile
+				m.storeShared(context.Background(), id, &tok, fence)
+			}
 			if !fence.IsZero() {
 				m.shared.unlock(fence)
 			}
 		})
+		if started {
+			sf.fence = shared.Fence{} // the background unlocks it
+		}
 	}
 	f.source = SourceEndpoint
 	return r, nil

@@ -175,7 +175,8 @@ func New(cfg Config) (*Manager, error) {
 	if m.breakers, err = breaker.New(bcfg); err != nil {
 		return nil, fmt.Errorf("tenantauth: invalid config: %w", err)
 	}
-	m.noteCap = max(cfg.CacheSize, 1024) / numStripes
+	// Headroom per stripe: tenants do not spread evenly over the stripes.
+	m.noteCap = max(cfg.CacheSize, 1024)*5/4/numStripes + 8
 	m.strangerCap = maxStrangers / numStripes
 	if cfg.Clock == nil {
 		m.coarse = newCoarseClock()
@@ -241,6 +242,7 @@ func (m *Manager) Close() error {
 	}
 	m.bgMu.Unlock()
 	if already {
+		m.wg.Wait() // a second Close also returns only when everything has ended
 		return nil
 	}
 	m.cancel()

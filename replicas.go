@@ -202,18 +202,21 @@ func (m *Manager) forgetShared(id string) {
 	m.background(func() { s.publish(m.ctx, msgForgotten, id, nil) })
 }
 
-// background runs fn in a goroutine that Close waits for.
-func (m *Manager) background(fn func()) {
+// background runs fn in a goroutine that Close waits for, and reports
+// whether it did: once Close has begun it does not, and the caller must
+// release what fn would have.
+func (m *Manager) background(fn func()) bool {
 	m.bgMu.Lock()
 	defer m.bgMu.Unlock()
 	if m.closed.Load() {
-		return
+		return false
 	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		fn()
 	}()
+	return true
 }
 
 // subscribe receives the other replicas' announcements until Close,
