@@ -412,30 +412,22 @@ const waitBound = 3 * time.Second
 // then comes back empty on the same port. No request fails, none waits
 // long, and sharing resumes.
 func TestManagerRedisKilledAndRestarted(t *testing.T) {
-	srv := redistest.Start(t)
-	p := newCountingProvider(time.Millisecond)
-	const tenants = 100_000
-	ms := replicas(t, srv, 3, faultConfig(p, tenants), replicaOptions{})
-	next := tenants / 2 // sharingWorks' tenants; the traffic's are below
-	sharingWorks(t, ms, p, &next)
-
-	tr := startTraffic(ms, 0, tenants/2)
-	tr.await(t, "calls with Redis up", 50)
-	srv.Kill()
-	tr.await(t, "calls with Redis down", 200)
-	srv.Restart()
-	tr.await(t, "calls after the restart", 50)
-	tr.end(t, waitBound)
-	if st := ms[0].Stats().Shared; st.Errors == 0 {
-		t.Errorf("%+v: no store error counted while Redis was down", st)
-	}
-	sharingWorks(t, ms, p, &next)
+	storeFaultSurvived(t, "down", 200, (*redistest.Server).Kill, (*redistest.Server).Restart)
 }
 
 // TestManagerRedisHangs: Redis stops answering (SIGSTOP) with connections
 // open, then continues. No request fails, each waits at most about its
 // budget, and sharing resumes.
 func TestManagerRedisHangs(t *testing.T) {
+	storeFaultSurvived(t, "hung", 100, (*redistest.Server).Pause, (*redistest.Server).Resume)
+}
+
+// storeFaultSurvived runs traffic on three replicas sharing Redis, breaks
+// Redis with fault for calls calls, then mends it: no request fails or
+// waits past waitBound, a store error is counted, and sharing works before
+// and after.
+func storeFaultSurvived(t *testing.T, what string, calls int64, fault, mend func(*redistest.Server)) {
+	t.Helper()
 	srv := redistest.Start(t)
 	p := newCountingProvider(time.Millisecond)
 	const tenants = 100_000
@@ -445,13 +437,13 @@ func TestManagerRedisHangs(t *testing.T) {
 
 	tr := startTraffic(ms, 0, tenants/2)
 	tr.await(t, "calls with Redis up", 50)
-	srv.Pause()
-	tr.await(t, "calls with Redis hung", 100)
-	srv.Resume()
-	tr.await(t, "calls after Redis resumed", 50)
+	fault(srv)
+	tr.await(t, "calls with Redis "+what, calls)
+	mend(srv)
+	tr.await(t, "calls after Redis came back", 50)
 	tr.end(t, waitBound)
 	if st := ms[0].Stats().Shared; st.Errors == 0 {
-		t.Errorf("%+v: no store error counted while Redis hung", st)
+		t.Errorf("%+v: no store error counted while Redis was %s", st, what)
 	}
 	sharingWorks(t, ms, p, &next)
 }
