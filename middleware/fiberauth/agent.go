@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -126,7 +127,7 @@ type agentTransport struct {
 
 // agentNonces are the APIs' DPoP nonces for every Agent call: an Agent
 // lives for one call, and a nonce for the next proof to the same server.
-var agentNonces nonces
+var agentNonces clientauth.Nonces
 
 // RoundTrip implements fasthttp.RoundTripper.
 func (t *agentTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {

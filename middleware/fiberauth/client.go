@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -68,7 +69,7 @@ type Client struct {
 	timeout        time.Duration
 	idempotentOnly bool
 	insecure       bool
-	nonces         nonces // the APIs' DPoP nonces
+	nonces         clientauth.Nonces // the APIs' DPoP nonces
 }
 
 // Format implements [fmt.Formatter]. A Client holds a Manager, and with it

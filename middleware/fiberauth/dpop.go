@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
@@ -59,44 +57,12 @@ func unauthorize(h *fasthttp.RequestHeader) {
 	h.Del(headerDPoP)
 }
 
-// maxNonceHosts bounds how many hosts' DPoP nonces a nonces remembers.
-const maxNonceHosts = 4096
-
-// nonces remembers the last DPoP-Nonce (RFC 9449 §9) each API host sent,
-// for the next proof to it. Nonces are the server's, not the tenant's: the
-// tenants of one host share them. The zero value is ready to use.
-type nonces struct {
-	m sync.Map     // host → string
-	n atomic.Int64 // hosts in m, about
-}
-
-// get returns host's last nonce, "" when it sent none.
-func (ns *nonces) get(host string) string {
-	if v, ok := ns.m.Load(host); ok {
-		return v.(string)
+// noteNonce remembers in ns the DPoP-Nonce of resp, an answer from host,
+// if it has a valid one.
+func noteNonce(ns *clientauth.Nonces, host string, resp *fasthttp.Response) {
+	if n, ok := nonceOf(resp); ok {
+		ns.Set(host, n)
 	}
-	return ""
-}
-
-// note remembers the DPoP-Nonce of resp, an answer from host, if it has a
-// valid one.
-func (ns *nonces) note(host string, resp *fasthttp.Response) {
-	n, ok := nonceOf(resp)
-	if !ok {
-		return
-	}
-	old, had := ns.m.Load(host)
-	if had && old.(string) == n {
-		return
-	}
-	if !had && ns.n.Add(1) > maxNonceHosts {
-		// Bounded: with APIHosts "*" every host a tenant reaches could add
-		// one. Forget them all; a host sends its nonce again when it
-		// wants one.
-		ns.m.Clear()
-		ns.n.Store(1)
-	}
-	ns.m.Store(host, n)
 }
 
 // nonceOf returns resp's DPoP-Nonce as [clientauth.NonceFrom] reads it.
@@ -145,11 +111,11 @@ func nonceChallenge(resp *fasthttp.Response, sent string) (nonce string, retry, 
 // proof when the body is in memory. challenged reports that the final
 // answer is still a nonce challenge: the API did not refuse the token.
 // method and target are the request's, for the proof; only read with dp.
-func sendAuthorized(ns *nonces, host string, req *fasthttp.Request, resp *fasthttp.Response,
+func sendAuthorized(ns *clientauth.Nonces, host string, req *fasthttp.Request, resp *fasthttp.Response,
 	tok *tenantauth.Token, dp *clientauth.DPoP, method, target string, send func() error) (challenged bool, err error) {
 	var nonce string
 	if dp != nil {
-		nonce = ns.get(host)
+		nonce = ns.Get(host)
 	}
 	if err := authorize(&req.Header, tok, dp, method, target, nonce); err != nil {
 		return false, err
@@ -157,7 +123,7 @@ func sendAuthorized(ns *nonces, host string, req *fasthttp.Request, resp *fastht
 	if err := send(); err != nil || dp == nil {
 		return false, err
 	}
-	ns.note(host, resp)
+	noteNonce(ns, host, resp)
 	n, retry, challenged := nonceChallenge(resp, nonce)
 	if retry && canRetry(req, false) {
 		// The token is good and the request was not served.
@@ -168,7 +134,7 @@ func sendAuthorized(ns *nonces, host string, req *fasthttp.Request, resp *fastht
 		if err := send(); err != nil {
 			return false, err
 		}
-		ns.note(host, resp)
+		noteNonce(ns, host, resp)
 		_, _, challenged = nonceChallenge(resp, n)
 	}
 	return challenged, nil

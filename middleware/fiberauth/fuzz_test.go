@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -176,9 +177,9 @@ func FuzzNonceChallenge(f *testing.F) {
 		if challenged && resp.StatusCode() != 401 {
 			t.Fatalf("challenge on status %d", resp.StatusCode())
 		}
-		var ns nonces
-		ns.note("api.example.com", resp)
-		got := ns.get("api.example.com")
+		var ns clientauth.Nonces
+		noteNonce(&ns, "api.example.com", resp)
+		got := ns.Get("api.example.com")
 		want, ok := nonceOf(resp)
 		if got != want || (got != "") != ok {
 			t.Fatalf("remembered %q; nonceOf %q, %v", got, want, ok)

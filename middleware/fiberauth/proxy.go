@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/tenantauth/tenantauth"
+	"github.com/tenantauth/tenantauth/clientauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -198,7 +199,7 @@ func Proxy(config ProxyConfig) fiber.Handler {
 		cfg.ErrorHandler = defaultProxyErrorHandler
 	}
 
-	var ns nonces // the upstreams' DPoP nonces
+	var ns clientauth.Nonces // the upstreams' DPoP nonces
 	return func(c *fiber.Ctx) error {
 		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()

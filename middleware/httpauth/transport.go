@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tenantauth/tenantauth"
@@ -48,8 +46,7 @@ type Transport struct {
 	insecureHTTP   bool
 	// nonces holds the last DPoP-Nonce (RFC 9449 §9) of each host, for the
 	// proofs of DPoP-bound tokens: host → string.
-	nonces     sync.Map
-	nonceHosts atomic.Int64 // hosts in nonces, about
+	nonces clientauth.Nonces
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -188,7 +185,7 @@ func (t *Transport) authorize(req *http.Request, tok *tenantauth.Token, dp *clie
 	}
 	u := req.URL
 	htu := u.Scheme + "://" + u.Host + u.EscapedPath()
-	nonce := t.nonceFor(u.Host)
+	nonce := t.nonces.Get(u.Host)
 	proof, err := dp.Proof(req.Method, htu, string(tok.AccessToken), nonce, time.Now())
 	if err != nil {
 		return nil, "", fmt.Errorf("httpauth: making a DPoP proof: %w", err)
@@ -231,36 +228,12 @@ func (t *Transport) nonceRetry(req *http.Request, resp *http.Response, tok *tena
 	return resp, nil
 }
 
-// nonceFor returns the last DPoP-Nonce host sent, "" when none.
-func (t *Transport) nonceFor(host string) string {
-	if v, ok := t.nonces.Load(host); ok {
-		return v.(string)
-	}
-	return ""
-}
-
-// maxNonceHosts bounds how many hosts' DPoP nonces a Transport remembers.
-const maxNonceHosts = 4096
-
 // noteNonce remembers the DPoP-Nonce of a response from host, if it has
 // one.
 func (t *Transport) noteNonce(host string, h http.Header) {
-	n, ok := clientauth.NonceFrom(h)
-	if !ok {
-		return
+	if n, ok := clientauth.NonceFrom(h); ok {
+		t.nonces.Set(host, n)
 	}
-	old, had := t.nonces.Load(host)
-	if had && old.(string) == n {
-		return // storing would allocate
-	}
-	if !had && t.nonceHosts.Add(1) > maxNonceHosts {
-		// Bounded: with APIHosts "*", every host the tenant's requests
-		// reach could add one. Forget them all; each host sends its
-		// nonce again when it wants one.
-		t.nonces.Clear()
-		t.nonceHosts.Store(1)
-	}
-	t.nonces.Store(host, n)
 }
 
 // token asks the Manager for the tenant's token for u, and the key it is
