@@ -145,6 +145,10 @@ type Group struct {
 	// while a call runs nor while OnStateChange runs.
 	mu  sync.Mutex
 	lru *simplelru.LRU[string, *entry]
+	// last is the breaker of the latest call that took mu: the next call
+	// for the same endpoint finds it without the lock. Cleared when that
+	// breaker is dropped.
+	last atomic.Pointer[entry]
 }
 
 // New returns a Group configured by cfg, or an error when a field is
@@ -208,6 +212,9 @@ var (
 	errFailure  = errors.New("tenantauth: breaker: failure")
 
 	errNilFunc = errors.New("tenantauth: breaker: Do called with a nil function")
+	// The failure counted for a call that panicked outside gobreaker. The
+	// panic value is not kept: it may hold request data.
+	errPanicked = errors.New("tenantauth: breaker: the call panicked")
 )
 
 // Do runs fn through endpoint's breaker, creating it on first use.
@@ -230,12 +237,91 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 		return errNilFunc
 	}
 	e := g.breaker(endpoint)
+	if e.isClean() {
+		return g.doClean(e, fn)
+	}
+	return g.doCounted(e, fn)
+}
+
+// doClean runs fn for a breaker that is closed with no failure counted
+// since its last success, the state of nearly every call. There gobreaker
+// would only count a success, which changes nothing that can open a
+// breaker (its trip condition reads ConsecutiveFailures only), so fn runs
+// outside gobreaker and its two mutex sections: thousands of tenants'
+// fetches through one endpoint then share no lock here. Only a result that
+// can change the breaker is handed to gobreaker afterwards: a failure, or
+// a success after failures counted meanwhile (it ends their run, as it
+// would have inside gobreaker). A call whose breaker changed state while
+// it ran is not counted: gobreaker ignores the results of an earlier
+// generation too.
+func (g *Group) doClean(e *entry, fn func() error) error {
+	epoch := e.epoch.Load()
+	var (
+		fnErr error
+		out   Outcome
+		done  bool // fn and Classify returned
+	)
+	defer func() {
+		if done {
+			return
+		}
+		// fn panicked (counted as a failure; the panic goes on) or exited
+		// its goroutine (nothing was taken from gobreaker: nothing to give
+		// back).
+		if p := recover(); p != nil {
+			g.count(e, epoch, Failure, errPanicked)
+			panic(p)
+		}
+	}()
+	fnErr = fn()
+	out = g.classify(fnErr)
+	done = true
+	switch {
+	case out == Excluded:
+		// Counts neither way while closed.
+	case out == Success && e.isClean():
+		// Nothing to count: the common case.
+	default:
+		g.count(e, epoch, out, fnErr)
+	}
+	return fnErr
+}
+
+// count hands gobreaker the outcome of a call that ran outside it (see
+// doClean), if the breaker is still in the state the call started in.
+func (g *Group) count(e *entry, epoch uint32, out Outcome, fnErr error) {
+	if e.epoch.Load() != epoch {
+		return
+	}
+	seen := e.marks.Load()
+	_, err := e.cb.Execute(func() (struct{}, error) {
+		if out == Success {
+			return struct{}{}, nil
+		}
+		e.failing(g.settings.Timeout, fnErr)
+		return struct{}{}, errFailure
+	})
+	if out != Success {
+		e.counting.Add(-1)
+	} else if err == nil {
+		e.cleaned(seen)
+	}
+	if e.queued.Load() {
+		g.deliver(e)
+	}
+}
+
+// doCounted runs fn inside gobreaker: the breaker is open, half-open, or
+// counting a run of failures.
+func (g *Group) doCounted(e *entry, fn func() error) error {
+	seen := e.marks.Load()
 	var (
 		fnErr    error
 		returned bool // Execute returned: fn neither panicked nor exited
 	)
 	defer func() {
 		if !returned {
+			e.counting.Add(-1) // gobreaker has counted the panic (see failing)
 			g.abandon(e)
 		}
 		if e.queued.Load() {
@@ -243,22 +329,28 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 		}
 	}()
 	_, err := e.cb.Execute(func() (struct{}, error) {
+		ok := false
+		defer func() {
+			if !ok { // gobreaker counts a panic as a failure
+				e.markFailure()
+			}
+		}()
 		fnErr = fn()
-		switch g.classify(fnErr) {
+		out := g.classify(fnErr)
+		ok = true
+		switch out {
 		case Success:
 			return struct{}{}, nil
 		case Excluded:
 			return struct{}{}, errExcluded
 		}
-		// Should this failure open the breaker, its fail-fast error says
-		// why and when it probes again. Built before gobreaker counts the
-		// failure, so it is in place when the breaker opens.
-		e.tripped.Store(&openError{endpoint: e.errOpen.endpoint, cause: gobreaker.ErrOpenState,
-			last: fnErr, probeAt: time.Now().Add(g.settings.Timeout)})
+		e.failing(g.settings.Timeout, fnErr)
 		return struct{}{}, errFailure
 	})
 	returned = true
 	switch err {
+	case nil:
+		e.cleaned(seen)
 	case gobreaker.ErrOpenState:
 		if t := e.tripped.Load(); t != nil {
 			return t
@@ -266,8 +358,49 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 		return &e.errOpen
 	case gobreaker.ErrTooManyRequests:
 		return &e.errBusy
+	case errFailure:
+		e.counting.Add(-1)
 	}
 	return fnErr
+}
+
+// failing marks a failure about to be counted by gobreaker (the caller
+// decrements counting once it is) and prepares the fail-fast error that
+// says why the breaker opened and when it probes again, should this failure
+// open it: it is in place before gobreaker counts the failure, so before
+// the breaker opens.
+func (e *entry) failing(timeout time.Duration, fnErr error) {
+	e.markFailure()
+	e.tripped.Store(&openError{endpoint: e.errOpen.endpoint, cause: gobreaker.ErrOpenState,
+		last: fnErr, probeAt: time.Now().Add(timeout)})
+}
+
+// markFailure marks a failure that gobreaker is about to count; counting
+// stays raised until it has.
+func (e *entry) markFailure() {
+	e.counting.Add(1)
+	e.marks.Add(1)
+}
+
+// isClean reports whether calls may run outside gobreaker (see marks).
+func (e *entry) isClean() bool { return e.clean.Load() == e.marks.Load() }
+
+// cleaned is called after gobreaker counted a success for a call that read
+// marks as seen before it ran. The breaker is clean again if no failure was
+// being counted, gobreaker reports it closed with no failure in its run,
+// and no failure was marked since seen — checked in that order: a failure
+// marked before seen and counted after the state was read would still be
+// counting. Any failure marked later leaves marks above the clean value.
+func (e *entry) cleaned(seen uint64) {
+	if e.clean.Load() == seen || e.counting.Load() != 0 {
+		return
+	}
+	if e.cb.State() != gobreaker.StateClosed || e.cb.Counts().ConsecutiveFailures != 0 {
+		return
+	}
+	if e.marks.Load() == seen {
+		e.clean.Store(seen)
+	}
 }
 
 // State returns endpoint's breaker state, Closed for an endpoint without a
@@ -298,22 +431,31 @@ func (g *Group) Len() int {
 
 // breaker returns endpoint's breaker, creating it if needed.
 func (g *Group) breaker(endpoint string) *entry {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if e, ok := g.lru.Get(endpoint); ok {
+	// The endpoint of the previous call needs no lock: one identity
+	// provider usually serves thousands of tenants in a row. Its place in
+	// the LRU order is renewed whenever a call for another endpoint came
+	// between, so only calls that changed nothing in that order skip it.
+	if e := g.last.Load(); e != nil && e.errOpen.endpoint == endpoint {
 		return e
 	}
-	e := &entry{
-		errOpen: openError{endpoint: endpoint, cause: gobreaker.ErrOpenState},
-		errBusy: openError{endpoint: endpoint, cause: gobreaker.ErrTooManyRequests},
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.lru.Get(endpoint)
+	if !ok {
+		e = &entry{
+			errOpen: openError{endpoint: endpoint, cause: gobreaker.ErrOpenState},
+			errBusy: openError{endpoint: endpoint, cause: gobreaker.ErrTooManyRequests},
+		}
+		st := g.settings
+		st.Name = endpoint
+		st.OnStateChange = e.changed
+		if g.onChange != nil {
+			st.OnStateChange = e.record
+		}
+		e.cb = gobreaker.NewCircuitBreaker[struct{}](st)
+		g.lru.Add(endpoint, e)
 	}
-	st := g.settings
-	st.Name = endpoint
-	if g.onChange != nil {
-		st.OnStateChange = e.record
-	}
-	e.cb = gobreaker.NewCircuitBreaker[struct{}](st)
-	g.lru.Add(endpoint, e)
+	g.last.Store(e)
 	return e
 }
 
@@ -330,6 +472,7 @@ func (g *Group) abandon(e *entry) {
 	dropped := ok && cur == e
 	if dropped {
 		g.lru.Remove(e.errOpen.endpoint)
+		g.last.CompareAndSwap(e, nil)
 	}
 	g.mu.Unlock()
 	if dropped && g.onChange != nil {
@@ -386,6 +529,22 @@ type entry struct {
 	// probe, made at each failure (the slow path).
 	tripped atomic.Pointer[openError]
 
+	// The breaker is clean, and calls run outside gobreaker (see doClean),
+	// while clean equals marks: it is closed and no failure was counted
+	// since its last success. marks only grows, by one for each failure
+	// before gobreaker counts it (so a counted failure always leaves the
+	// breaker not clean), and counting is raised while a failure is being
+	// counted. A success sets clean to the marks it read before it ran,
+	// under the conditions of cleaned. The breaker leaves the closed state
+	// only through a counted failure, so it is never open or half-open
+	// while clean.
+	marks, clean atomic.Uint64
+	counting     atomic.Int32
+	// epoch counts the breaker's state changes, so that the result of a
+	// call that ran outside gobreaker is dropped when the state changed
+	// meanwhile, as gobreaker drops an earlier generation's results.
+	epoch atomic.Uint32
+
 	// queued is set while queue is not empty: Do and State check it without
 	// taking mu.
 	queued     atomic.Bool
@@ -396,9 +555,15 @@ type entry struct {
 
 type transition struct{ from, to State }
 
-// record is gobreaker's OnStateChange: it runs under gobreaker's mutex, so it
-// only queues the transition for deliver.
+// changed is gobreaker's OnStateChange when the Group has none: it counts
+// the change (see epoch).
+func (e *entry) changed(string, gobreaker.State, gobreaker.State) { e.epoch.Add(1) }
+
+// record is gobreaker's OnStateChange when the Group has one: it runs under
+// gobreaker's mutex, so it only counts the change and queues it for
+// deliver.
 func (e *entry) record(_ string, from, to gobreaker.State) {
+	e.epoch.Add(1)
 	e.mu.Lock()
 	e.queue = append(e.queue, transition{fromGobreaker(from), fromGobreaker(to)})
 	e.queued.Store(true)

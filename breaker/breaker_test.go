@@ -836,3 +836,109 @@ func BenchmarkDoParallel(b *testing.B) {
 		}
 	})
 }
+
+// A closed breaker runs calls outside gobreaker until one fails (see
+// doClean); the failures and successes of those calls must count exactly as
+// they would inside it. The sequence alternates between the clean path and
+// the counted one: a success after failures ends their run, and only an
+// unbroken run opens the breaker.
+func TestCleanPathCountsLikeGobreaker(t *testing.T) {
+	g := newGroup(t, breaker.Config{ConsecutiveFailures: 3, OpenTimeout: time.Hour})
+	for round := 0; round < 20; round++ {
+		for i := 0; i < 10; i++ {
+			if err := g.Do(ep, succeed); err != nil {
+				t.Fatalf("round %d: Do(succeed) = %v", round, err)
+			}
+		}
+		g.Do(ep, fail)
+		g.Do(ep, fail)
+		if err := g.Do(ep, succeed); err != nil { // ends the run of two
+			t.Fatalf("round %d: Do(succeed) after two failures = %v", round, err)
+		}
+		if s := g.State(ep); s != breaker.Closed {
+			t.Fatalf("round %d: State = %v, want closed", round, s)
+		}
+	}
+	g.Do(ep, fail)
+	g.Do(ep, fail)
+	g.Do(ep, fail)
+	if s := g.State(ep); s != breaker.Open {
+		t.Fatalf("State = %v after three failures in a row, want open", s)
+	}
+}
+
+// A call that started while the breaker was closed and ends after it
+// opened and went half-open belongs to an earlier state: its result must
+// neither reopen the half-open breaker (a failure) nor close it (a
+// success), as gobreaker ignores an earlier generation's results. Either
+// way the probe slot stays free for a call of the half-open state.
+func TestLateResultOfEarlierStateIgnored(t *testing.T) {
+	for _, late := range []struct {
+		name string
+		fn   func() error
+	}{{"failure", fail}, {"success", succeed}} {
+		t.Run(late.name, func(t *testing.T) {
+			rec := &recorder{}
+			g := newGroup(t, breaker.Config{ConsecutiveFailures: 2, OpenTimeout: time.Millisecond, OnStateChange: rec.hook})
+			started, release := make(chan struct{}), make(chan struct{})
+			done := make(chan error)
+			go func() {
+				done <- g.Do(ep, func() error {
+					close(started)
+					<-release
+					return late.fn()
+				})
+			}()
+			<-started
+			g.Do(ep, fail)
+			g.Do(ep, fail)
+			waitState(t, g, ep, breaker.HalfOpen)
+			close(release)
+			<-done
+			if s := g.State(ep); s != breaker.HalfOpen {
+				t.Fatalf("State = %v after a late %s, want half-open", s, late.name)
+			}
+			called := false
+			if err := g.Do(ep, func() error { called = true; return nil }); err != nil || !called {
+				t.Fatalf("probe: Do = %v, called %v; want nil, true", err, called)
+			}
+			want := []string{"closed>open", "open>half-open", "half-open>closed"}
+			if got := rec.get(); !equal(got, want) {
+				t.Errorf("transitions %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// Successes that run concurrently with the failure that opens a breaker
+// must not let later calls skip it: goroutines succeed without pause while
+// the test fails the endpoint once (ConsecutiveFailures 1); once every
+// goroutine has been refused, no call may reach fn while the breaker is
+// open. Run under -race.
+func TestCleanPathRacesFailures(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		g := newGroup(t, breaker.Config{ConsecutiveFailures: 1, OpenTimeout: time.Hour})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 1_000_000; i++ {
+					if err := g.Do(ep, succeed); errors.Is(err, breaker.ErrOpen) {
+						return
+					}
+				}
+				t.Error("a goroutine was never refused")
+			}()
+		}
+		g.Do(ep, fail)
+		wg.Wait()
+		var ran atomic.Int32
+		for range 1000 {
+			g.Do(ep, func() error { ran.Add(1); return nil })
+		}
+		if n := ran.Load(); n != 0 {
+			t.Fatalf("round %d: %d calls ran while the breaker was open (State %v)", round, n, g.State(ep))
+		}
+	}
+}
