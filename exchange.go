@@ -55,9 +55,9 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		// and the next one queues again, behind the endpoint's pause.
 		var permit *admission.Permit
 		var err error
-		var queued time.Time // the admission wait, reported to OnFetch and the Observer only
+		var queued time.Duration // the admission wait, reported to OnFetch and the Observer only
 		if m.cfg.OnFetch != nil || m.obs != nil {
-			queued = time.Now()
+			queued = m.elapsed()
 		}
 		if x.flight.urgent != nil {
 			permit, err = m.admit.AcquireBackground(ctx, x.endpoint, x.flight.urgent)
@@ -68,13 +68,14 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 			return nil, err // nothing was sent
 		}
 		othersInFlight := permit.OthersInFlight()
-		start := time.Now()
+		start := m.elapsed()
 		tok, err := x.exchange(ctx, req, permit)
 		if err == nil && (tok == nil || tok.AccessToken == "") {
 			err = fmt.Errorf("%w (endpoint %s)", errNoAccessToken, x.endpoint)
 		}
+		took := m.elapsed() - start
 		outcome, retryAfter := admissionOutcome(err, othersInFlight)
-		permit.Release(outcome, time.Since(start), retryAfter)
+		permit.Release(outcome, took, retryAfter)
 		if outcome == admission.Overload && m.admit.Stats(x.endpoint).Limit > m.minLimit() {
 			// The limiter handles it: not the breaker's business.
 			err = &limiterRefusal{err: err}
@@ -87,7 +88,7 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 		x.flight.attempts++
 		if m.cfg.OnFetch != nil || m.obs != nil {
 			ev := FetchEvent{TenantID: x.id, Endpoint: x.endpoint, Grant: req.Grant,
-				Background: x.flight.background(), Attempt: attempt, Queued: start.Sub(queued), Duration: time.Since(start), Err: err}
+				Background: x.flight.background(), Attempt: attempt, Queued: start - queued, Duration: took, Err: err}
 			if m.cfg.OnFetch != nil {
 				m.cfg.OnFetch(ev)
 			}

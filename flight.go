@@ -48,6 +48,9 @@ type flight struct {
 	attempts int
 	source   FetchSource
 
+	// st is the tenant's stripe.
+	st *stripe
+
 	// res holds the fetched entry until publish copies it into the cache,
 	// and ctx is the fetch's context: parts of the flight, so that a miss
 	// allocates two objects less.
@@ -214,15 +217,7 @@ func (m *Manager) refreshAhead(ctx context.Context, id string, cur *entry) {
 // the flight gives it back when its lookup returns. A static Tenants map
 // needs none.
 func (m *Manager) reserveLookup() bool {
-	if m.lookupSlots == nil {
-		return true
-	}
-	select {
-	case m.lookupSlots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
+	return m.lookupSlots == nil || m.lookupSlots.tryTake()
 }
 
 // awaitLookup waits for a lookup slot, first come first served, for as
@@ -230,24 +225,28 @@ func (m *Manager) reserveLookup() bool {
 // tenants than Config.MaxLookups queues instead of failing, while a flood
 // of tenant IDs still starts no more than MaxLookups flights.
 func (m *Manager) awaitLookup(ctx context.Context, id string) error {
+	w := m.lookupSlots.queue()
 	t := time.NewTimer(m.cfg.FetchTimeout)
 	defer t.Stop()
+	var err error
 	select {
-	case m.lookupSlots <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-ctx.Done():
-		return &busyError{id: id, limit: m.cfg.MaxLookups, cause: ctx.Err()}
+		err = &busyError{id: id, limit: m.cfg.MaxLookups, cause: ctx.Err()}
 	case <-t.C:
-		return &busyError{id: id, limit: m.cfg.MaxLookups}
+		err = &busyError{id: id, limit: m.cfg.MaxLookups}
 	case <-m.ctx.Done():
-		return ErrClosed
+		err = ErrClosed
 	}
+	m.lookupSlots.drop(w)
+	return err
 }
 
 // releaseLookup gives a lookup slot back.
 func (m *Manager) releaseLookup() {
 	if m.lookupSlots != nil {
-		<-m.lookupSlots
+		m.lookupSlots.give()
 	}
 }
 
@@ -269,7 +268,8 @@ func (m *Manager) start(st *stripe, ctx context.Context, id string, stale *entry
 		}
 	}
 	st.flights[id] = f
-	m.wg.Add(1)
+	f.st = st
+	st.running.Add(1)
 	if async {
 		go m.run(id, f)
 	}
@@ -279,7 +279,7 @@ func (m *Manager) start(st *stripe, ctx context.Context, id string, stale *entry
 // run performs a flight and publishes its result: the cache first, then the
 // waiters, so that a caller arriving after the flight ends finds the token.
 func (m *Manager) run(id string, f *flight) {
-	defer m.wg.Done()
+	defer f.st.running.Done()
 	fctx := &f.ctx
 	fctx.init(m.ctx, time.Now().Add(m.cfg.FetchTimeout))
 	defer fctx.release()
@@ -341,8 +341,11 @@ func (m *Manager) fetchDone(ctx context.Context, id string, f *flight, start tim
 // waiters, who get the cache's copy of the entry when it is cached.
 func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 	var val *entry
-	now := m.preciseNow()
-	st := m.stripe(id)
+	var now int64 // for a failure's deadlines: a success needs no clock
+	if err != nil {
+		now = m.preciseNow()
+	}
+	st := f.st
 	st.mu.Lock()
 	switch {
 	case err == nil && !f.forgotten.Load():

@@ -67,7 +67,7 @@ func (c *flightCtx) checkLocked() {
 	}
 	if err := c.parent.Err(); err != nil {
 		c.cancelLocked(err)
-	} else if !time.Now().Before(c.deadline) {
+	} else if time.Until(c.deadline) <= 0 { // the monotonic reading: half a time.Now
 		c.cancelLocked(context.DeadlineExceeded)
 	}
 }

@@ -57,6 +57,7 @@ type Manager struct {
 
 	coarse *coarseClock // nil when cfg.Clock is set
 	epoch  time.Time    // of cfg.Clock
+	born   time.Time    // when New made it, for elapsed
 
 	closed atomic.Bool
 	ctx    context.Context // parent of every fetch; cancelled by Close
@@ -77,9 +78,9 @@ type Manager struct {
 	// the caller, so an unknown ID costs neither a goroutine nor a lookup
 	// slot. (Not the map itself: fmt's fallback would print it.)
 	static bool
-	// lookupSlots holds one element per TenantSource lookup under way (a
-	// semaphore of Config.MaxLookups); nil when lookups are not bounded.
-	lookupSlots chan struct{}
+	// lookupSlots counts the TenantSource lookups under way, at most
+	// Config.MaxLookups; nil when lookups are not bounded.
+	lookupSlots *slots
 
 	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
 	hitSamples                                     atomic.Uint64 // with an Observer: hits sampled 1 in HitSample
@@ -127,12 +128,13 @@ func New(cfg Config) (*Manager, error) {
 		static:   static != nil,
 		stripes:  make([]stripe, numStripes),
 		stripeOf: maphash.MakeSeed(),
+		born:     time.Now(),
 	}
 	for i := range m.stripes {
 		m.stripes[i].flights = make(map[string]*flight)
 	}
 	if !m.static && cfg.MaxLookups > 0 {
-		m.lookupSlots = make(chan struct{}, cfg.MaxLookups)
+		m.lookupSlots = newSlots(cfg.MaxLookups)
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -211,6 +213,11 @@ func (m *Manager) now() int64 {
 	return int64(m.cfg.Clock.Now().Sub(m.epoch))
 }
 
+// elapsed is the time since the Manager was made, on the system's
+// monotonic clock: for durations (a token request's latency), at half the
+// cost of time.Now, which also reads the wall clock.
+func (m *Manager) elapsed() time.Duration { return time.Since(m.born) }
+
 // preciseNow reads the clock itself, for deadlines computed off the hot path.
 func (m *Manager) preciseNow() int64 {
 	if m.coarse != nil {
@@ -242,7 +249,7 @@ func (m *Manager) Close() error {
 	}
 	m.bgMu.Unlock()
 	if already {
-		m.wg.Wait() // a second Close also returns only when everything has ended
+		m.waitAll() // a second Close also returns only when everything has ended
 		return nil
 	}
 	m.cancel()
@@ -250,8 +257,17 @@ func (m *Manager) Close() error {
 	if m.coarse != nil {
 		m.coarse.stop()
 	}
-	m.wg.Wait()
+	m.waitAll()
 	return nil
+}
+
+// waitAll returns when every goroutine and flight of the Manager has ended.
+// After Close has set closed (under every stripe's lock) no flight starts.
+func (m *Manager) waitAll() {
+	m.wg.Wait()
+	for i := range m.stripes {
+		m.stripes[i].running.Wait()
+	}
 }
 
 // Format implements [fmt.Formatter]. A Manager holds every tenant's

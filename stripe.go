@@ -3,6 +3,7 @@ package tenantauth
 import (
 	"hash/maphash"
 	"sync"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -16,6 +17,11 @@ const numStripes = 64
 // the tenants that hash to it. Padded to its own cache lines, so that
 // stripes do not share one between CPUs.
 type stripe struct {
+	stripeState
+	_ [128 - unsafe.Sizeof(stripeState{})%128]byte
+}
+
+type stripeState struct {
 	mu      sync.Mutex
 	flights map[string]*flight
 	// notes is the slow-path memory of its known tenants (refusals,
@@ -24,7 +30,10 @@ type stripe struct {
 	// known about real tenants. Made on first use.
 	notes     *simplelru.LRU[string, *note]
 	strangers *simplelru.LRU[string, refusal]
-	_         [128 - 8 - 8 - 8 - 8]byte
+	// running counts the stripe's flights until their run returns (Close
+	// waits for them): one counter per stripe, so that flights of
+	// different tenants do not all write one cache line.
+	running sync.WaitGroup
 }
 
 // stripe returns the stripe of tenant id.

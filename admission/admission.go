@@ -247,7 +247,7 @@ func (e *endpoint) pausedAt(now time.Time) bool {
 type Permit struct {
 	g        *Group // nil for the permits of a disabled Group
 	e        *endpoint
-	start    time.Time
+	start    time.Duration // the clock's elapsed at the grant
 	seq      uint64
 	inFlight int  // the endpoint's permits in flight when this one was granted, itself included
 	released bool // guarded by g.mu
@@ -374,7 +374,7 @@ func (g *Group) acquire(ctx context.Context, endpoint string, p Priority, urgent
 	if p != Background {
 		p = Foreground
 	}
-	now := g.clock.now()
+	start := g.clock.elapsed()
 	g.mu.Lock()
 	if g.closed.Load() {
 		g.mu.Unlock()
@@ -385,13 +385,23 @@ func (g *Group) acquire(ctx context.Context, endpoint string, p Priority, urgent
 	if p == Background {
 		ahead += e.bg.n
 	}
-	paused := e.pausedAt(now)
+	// The wall clock only matters to a paused endpoint or a wait: a grant
+	// at once needs the monotonic start alone.
+	var now time.Time
+	paused := false
+	if !e.pausedUntil.IsZero() {
+		now = g.clock.now()
+		paused = e.pausedAt(now)
+	}
 	if ahead == 0 && !paused && e.inFlight < e.slots() {
 		e.inFlight++
 		e.grants++
-		permit := &Permit{g: g, e: e, start: now, seq: e.grants, inFlight: e.inFlight}
+		permit := &Permit{g: g, e: e, start: start, seq: e.grants, inFlight: e.inFlight}
 		g.mu.Unlock()
 		return permit, nil
+	}
+	if now.IsZero() {
+		now = g.clock.now()
 	}
 
 	deadline, hasDeadline := ctx.Deadline()
@@ -551,7 +561,9 @@ func (p *Permit) Release(outcome Outcome, latency, retryAfter time.Duration) {
 		return
 	}
 	g := p.g
-	now := g.clock.now()
+	if latency <= 0 && outcome == Success {
+		latency = g.clock.elapsed() - p.start
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if p.released {
@@ -559,11 +571,15 @@ func (p *Permit) Release(outcome Outcome, latency, retryAfter time.Duration) {
 	}
 	p.released = true
 	e := p.e
+	// The wall clock only matters to an overload, an endpoint that refused
+	// recently (its ceiling) and one with waiters: a success of an
+	// endpoint with room reads none.
+	var now time.Time
+	if outcome != Success || !e.ceilingUntil.IsZero() || e.queued() > 0 || !e.pausedUntil.IsZero() {
+		now = g.clock.now()
+	}
 	switch outcome {
 	case Success:
-		if latency <= 0 {
-			latency = now.Sub(p.start)
-		}
 		g.success(e, p.seq, latency, now)
 	case Overload:
 		g.overload(e, p.seq, retryAfter, now)
@@ -657,7 +673,7 @@ func (g *Group) dispatch(e *endpoint, now time.Time) {
 		q.remove(w)
 		e.inFlight++
 		e.grants++
-		w.p = Permit{g: g, e: e, start: now, seq: e.grants, inFlight: e.inFlight}
+		w.p = Permit{g: g, e: e, start: g.clock.elapsed(), seq: e.grants, inFlight: e.inFlight}
 		w.done = true
 		close(w.ready)
 	}

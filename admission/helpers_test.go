@@ -23,8 +23,11 @@ type fakeTimer struct {
 	f  func()
 }
 
+// fakeEpoch is where every fake clock starts.
+var fakeEpoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	return &fakeClock{t: fakeEpoch}
 }
 
 func (c *fakeClock) now() time.Time {
@@ -32,6 +35,8 @@ func (c *fakeClock) now() time.Time {
 	defer c.mu.Unlock()
 	return c.t
 }
+
+func (c *fakeClock) elapsed() time.Duration { return c.now().Sub(fakeEpoch) }
 
 func (c *fakeClock) afterFunc(d time.Duration, f func()) stopper {
 	c.mu.Lock()
