@@ -237,8 +237,12 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 		return errNilFunc
 	}
 	e := g.breaker(endpoint)
+	// The state's epoch is read before the breaker is found clean: a
+	// breaker that opens after this read is clean no more, and its new
+	// epoch tells doClean's late result from one of the open state.
+	epoch := e.epoch.Load()
 	if e.isClean() {
-		return g.doClean(e, fn)
+		return g.doClean(e, epoch, fn)
 	}
 	return g.doCounted(e, fn)
 }
@@ -254,8 +258,7 @@ func (g *Group) Do(endpoint string, fn func() error) error {
 // would have inside gobreaker). A call whose breaker changed state while
 // it ran is not counted: gobreaker ignores the results of an earlier
 // generation too.
-func (g *Group) doClean(e *entry, fn func() error) error {
-	epoch := e.epoch.Load()
+func (g *Group) doClean(e *entry, epoch uint32, fn func() error) error {
 	var (
 		fnErr error
 		out   Outcome
@@ -289,21 +292,36 @@ func (g *Group) doClean(e *entry, fn func() error) error {
 
 // count hands gobreaker the outcome of a call that ran outside it (see
 // doClean), if the breaker is still in the state the call started in.
+//
+// The state is checked again inside Execute: its beforeRequest may itself
+// move an open breaker to half-open (calling OnStateChange, which bumps the
+// epoch, under gobreaker's mutex), and a result of the closed state must
+// not be taken for that state's probe. It is then excluded, which gives
+// the probe's slot back. Like gobreaker, a closed breaker's counts are
+// cleared every Interval without a state change; a failure that started
+// before such a reset and ends after it is counted in the new interval
+// (gobreaker would drop it).
 func (g *Group) count(e *entry, epoch uint32, out Outcome, fnErr error) {
 	if e.epoch.Load() != epoch {
 		return
 	}
 	seen := e.marks.Load()
+	marked := false
 	_, err := e.cb.Execute(func() (struct{}, error) {
-		if out == Success {
+		switch {
+		case e.epoch.Load() != epoch:
+			return struct{}{}, errExcluded
+		case out == Success:
 			return struct{}{}, nil
 		}
 		e.failing(g.settings.Timeout, fnErr)
+		marked = true
 		return struct{}{}, errFailure
 	})
-	if out != Success {
-		e.counting.Add(-1)
-	} else if err == nil {
+	switch {
+	case marked:
+		e.counting.Add(-1) // gobreaker has counted it (see failing)
+	case out == Success && err == nil:
 		e.cleaned(seen)
 	}
 	if e.queued.Load() {
