@@ -141,7 +141,10 @@ type node[V any] struct {
 	// ref is the clock's reference bit: set by a hit (only when clear, so
 	// that hits do not keep writing a shared line), cleared by the hand.
 	ref atomic.Uint32
-	v   V
+	// stored is set when the node is stored (see Prepared): it sits in
+	// ref's padding, so it costs no byte.
+	stored bool
+	v      V
 }
 
 // New returns an empty cache configured by cfg.
@@ -241,7 +244,36 @@ func (n *node[V]) claim(now int64) State {
 // and no postponement. Inserting a new key into a full cache evicts an
 // entry (see [Config].Capacity); replacing a value counts as a use.
 func (c *Cache[V]) Set(key string, v V, refreshAt, staleAt int64) *V {
-	n := &node[V]{key: key, refreshAt: min(refreshAt, staleAt), staleAt: staleAt, v: v}
+	return c.store(key, &node[V]{v: v}, refreshAt, staleAt)
+}
+
+// A Prepared is an entry made before it is stored: its value is built in
+// place ([Prepared.Value]) and [Cache.Store] inserts it without copying
+// it, so a caller that builds a value field by field allocates the entry
+// once and copies nothing. Until it is stored, a Prepared is the caller's
+// own memory, usable as a value that is not cached. The zero value is
+// ready to use.
+type Prepared[V any] struct{ n node[V] }
+
+// Value returns the value to build in place. Once p is stored, the value
+// belongs to the cache: it must not be changed any more.
+func (p *Prepared[V]) Value() *V { return &p.n.v }
+
+// Store is [Cache.Set] for a prepared entry: it inserts or replaces key's
+// value with p's, with new deadlines, and returns p.Value(). A Prepared is
+// stored in place once; storing it again (in this cache or another) stores
+// a copy of its value, as Set does. Store must not be called for the same
+// Prepared from two goroutines at once.
+func (c *Cache[V]) Store(key string, p *Prepared[V], refreshAt, staleAt int64) *V {
+	if p.n.stored {
+		return c.Set(key, p.n.v, refreshAt, staleAt)
+	}
+	return c.store(key, &p.n, refreshAt, staleAt)
+}
+
+// store inserts n, made for it and not yet published, under key.
+func (c *Cache[V]) store(key string, n *node[V], refreshAt, staleAt int64) *V {
+	n.key, n.refreshAt, n.staleAt, n.stored = key, min(refreshAt, staleAt), staleAt, true
 	n.gate.Store(n.refreshAt)
 	h := c.hash(key)
 	i := h >> c.shift

@@ -1273,3 +1273,83 @@ func TestHitTakesNoLock(t *testing.T) {
 		t.Errorf("states %v, Peek %v, Len %d; want %v, true, 1", got, ok, n, want)
 	}
 }
+
+// A Prepared is stored in place: Get returns the very value built in it,
+// with the deadlines Store was given; replacing a key with one works like
+// Set; storing it again stores a copy and leaves the first entry alone;
+// and an unstored Prepared is plain memory.
+func TestPrepared(t *testing.T) {
+	c := newCache(t, Config{Capacity: 4})
+	p := new(Prepared[token])
+	*p.Value() = token{key: "a", gen: 1}
+	v := c.Store("a", p, 10, 20)
+	if v != p.Value() {
+		t.Fatal("Store returned another pointer than Value: the entry was copied")
+	}
+	if got, s := c.Get("a", 5); got != v || s != Fresh {
+		t.Fatalf("Get(a, 5) = %p %v, want %p Fresh", got, s, v)
+	}
+	if _, s := c.Get("a", 10); s != Refresh {
+		t.Fatalf("Get(a, 10) = %v, want Refresh: refreshAt lost", s)
+	}
+	if _, s := c.Get("a", 20); s != Miss {
+		t.Fatalf("Get(a, 20) = %v, want Miss: staleAt lost", s)
+	}
+
+	// Replacing a key.
+	q := new(Prepared[token])
+	*q.Value() = token{key: "a", gen: 2}
+	if w := c.Store("a", q, 100, 200); w != q.Value() {
+		t.Fatal("Store of a replacement copied the entry")
+	}
+	if got, _ := c.Get("a", 50); got.gen != 2 || c.Len() != 1 {
+		t.Fatalf("after replacing: gen %d, Len %d; want 2, 1", got.gen, c.Len())
+	}
+
+	// Storing q again, under another key: a copy, q's entry unchanged.
+	w := c.Store("b", q, 100, 200)
+	if w == q.Value() || *w != *q.Value() {
+		t.Fatalf("second Store: same pointer %v, same value %v; want a copy", w == q.Value(), *w == *q.Value())
+	}
+	if got, _ := c.Get("a", 50); got != q.Value() {
+		t.Fatal("second Store moved the first entry")
+	}
+	if got, _ := c.Get("b", 50); got != w {
+		t.Fatal("second Store: Get(b) is not the copy")
+	}
+	checkInvariants(t, c)
+
+	// Never stored: a value of the caller's, no entry.
+	r := new(Prepared[token])
+	r.Value().gen = 7
+	if _, ok := c.Peek("c"); ok || c.Len() != 2 {
+		t.Fatalf("an unstored Prepared made an entry (Len %d)", c.Len())
+	}
+}
+
+// Store allocates nothing of its own for a new key once the table has
+// room: the Prepared is the entry.
+func TestStoreAllocs(t *testing.T) {
+	c := newCache(t, Config{Capacity: 1 << 12})
+	keys := make([]string, 1000)
+	ps := make([]*Prepared[token], len(keys))
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+		ps[i] = new(Prepared[token])
+	}
+	// Grow the table first, so that no rebuild falls in the measure.
+	for i := range keys {
+		c.Set(keys[i], token{}, 1, 2)
+	}
+	for i := range keys {
+		c.Delete(keys[i])
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(len(keys)-1, func() {
+		c.Store(keys[i], ps[i], 1, 2)
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("Store allocated %v times per call, want 0", allocs)
+	}
+}
