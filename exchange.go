@@ -80,9 +80,10 @@ func (x exchange) do(ctx context.Context, req TokenRequest) (*Token, error) {
 			// The limiter handles it: not the breaker's business.
 			err = &limiterRefusal{err: err}
 		}
-		m.fetches.Add(1)
+		st := x.flight.st // counted per stripe: one shared counter is a cache line every miss writes
+		st.fetches.Add(1)
 		if err != nil {
-			m.fetchErrors.Add(1)
+			st.fetchErrors.Add(1)
 		}
 		x.flight.grant = req.Grant
 		x.flight.attempts++

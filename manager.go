@@ -82,8 +82,8 @@ type Manager struct {
 	// Config.MaxLookups; nil when lookups are not bounded.
 	lookupSlots *slots
 
-	fetches, fetchErrors, refreshes, invalidations atomic.Uint64
-	hitSamples                                     atomic.Uint64 // with an Observer: hits sampled 1 in HitSample
+	refreshes, invalidations atomic.Uint64
+	hitSamples               atomic.Uint64 // with an Observer: hits sampled 1 in HitSample
 }
 
 // New returns a Manager configured by cfg. It starts no goroutine until a
@@ -311,9 +311,14 @@ type Stats struct {
 // Stats returns the current counters. It allocates (the endpoints' list):
 // read it for metrics and status pages, not per request.
 func (m *Manager) Stats() Stats {
+	var fetches, fetchErrors uint64
+	for i := range m.stripes {
+		fetches += m.stripes[i].fetches.Load()
+		fetchErrors += m.stripes[i].fetchErrors.Load()
+	}
 	s := Stats{
-		Fetches:       m.fetches.Load(),
-		FetchErrors:   m.fetchErrors.Load(),
+		Fetches:       fetches,
+		FetchErrors:   fetchErrors,
 		Refreshes:     m.refreshes.Load(),
 		Invalidations: m.invalidations.Load(),
 		Cached:        m.cache.Len(),

@@ -3,6 +3,7 @@ package tenantauth
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -34,6 +35,9 @@ type stripeState struct {
 	// waits for them): one counter per stripe, so that flights of
 	// different tenants do not all write one cache line.
 	running sync.WaitGroup
+	// The token requests of the stripe's flights, and how many failed
+	// (summed by Stats).
+	fetches, fetchErrors atomic.Uint64
 }
 
 // stripe returns the stripe of tenant id.
