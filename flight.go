@@ -354,16 +354,15 @@ func (m *Manager) publish(id string, f *flight, r *fetched, err error) {
 		// token, and Forget (which takes that lock) is either before the
 		// store or after it.
 		val = m.cache.Store(id, r.node, r.refreshAt, r.staleAt)
-		f.res = fetched{} // the cache has it; the flight keeps no token
 	case err == nil:
 		val = r.node.Value() // not cached: the node is the caller's own
-		f.res = fetched{}
 	case m.cfg.BadCredentialsTTL <= 0 || f.forgotten.Load():
 	case errors.Is(err, ErrUnknownTenant):
 		m.addStranger(st, id, refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)})
 	case refused(err):
 		m.note(st, id).refusal = refusal{m.refusedError(id, err), now + int64(m.cfg.BadCredentialsTTL)}
 	}
+	f.res = fetched{} // on every path: the flight keeps no token
 	if err != nil && f.stale != nil {
 		// Release the refresh claim, and hold off the next background
 		// attempt for a while so a failing endpoint is not hammered.

@@ -313,8 +313,10 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	var fetches, fetchErrors uint64
 	for i := range m.stripes {
-		fetches += m.stripes[i].fetches.Load()
+		// Errors first: a request is counted before its error, so the sum
+		// never shows more errors than requests.
 		fetchErrors += m.stripes[i].fetchErrors.Load()
+		fetches += m.stripes[i].fetches.Load()
 	}
 	s := Stats{
 		Fetches:       fetches,

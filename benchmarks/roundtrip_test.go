@@ -65,26 +65,35 @@ func BenchmarkRoundTrip(b *testing.B) {
 // impl=floor show.
 type floor struct {
 	base http.RoundTripper
-	auth map[string][]string // tenant → {"Bearer …"}, never modified
+	auth map[string]string // tenant → "Bearer …"
 }
 
 func newFloor(base http.RoundTripper, reqs []*http.Request) *floor {
-	f := &floor{base: base, auth: make(map[string][]string, len(reqs))}
+	f := &floor{base: base, auth: make(map[string]string, len(reqs))}
 	for _, r := range reqs {
 		id, _ := tenantauth.TenantFromContext(r.Context())
-		f.auth[id] = []string{"Bearer token-of-" + id}
+		f.auth[id] = "Bearer token-of-" + id
 	}
 	return f
 }
 
+// floorClone is the request copy with its Authorization value inline, as
+// httpauth's: a value slice shared between requests could be changed by a
+// base transport for all of them.
+type floorClone struct {
+	req  http.Request
+	auth [1]string
+}
+
 func (f *floor) RoundTrip(req *http.Request) (*http.Response, error) {
 	id, _ := tenantauth.TenantFromContext(req.Context())
-	r := *req
+	c := &floorClone{req: *req}
+	c.auth[0] = f.auth[id]
 	h := make(http.Header, len(req.Header)+1)
 	for k, v := range req.Header {
-		h[k] = v
+		h[k] = append([]string(nil), v...) // the caller's values are not shared either
 	}
-	h["Authorization"] = f.auth[id]
-	r.Header = h
-	return f.base.RoundTrip(&r)
+	h["Authorization"] = c.auth[:]
+	c.req.Header = h
+	return f.base.RoundTrip(&c.req)
 }

@@ -260,9 +260,10 @@ type Prepared[V any] struct{ n node[V] }
 func (p *Prepared[V]) Value() *V { return &p.n.v }
 
 // Store is [Cache.Set] for a prepared entry: it inserts or replaces key's
-// value with p's, with new deadlines, and returns p.Value(). A Prepared is
-// stored in place once; storing it again (in this cache or another) stores
-// a copy of its value, as Set does. Store must not be called for the same
+// value with p's, with new deadlines, and returns a pointer to the stored
+// value: p.Value() the first time. A Prepared is stored in place once;
+// storing it again (in this cache or another) stores a copy of its value,
+// as Set does, and returns the copy's pointer. Store must not be called for the same
 // Prepared from two goroutines at once.
 func (c *Cache[V]) Store(key string, p *Prepared[V], refreshAt, staleAt int64) *V {
 	if p.n.stored {
