@@ -232,6 +232,13 @@ var (
 // half-open breaker would then wait forever for that probe, so Do drops it
 // and the endpoint starts again closed, reported as a half-open→closed
 // transition.
+//
+// A closed breaker with no failure counted since its last success (nearly
+// every call) runs fn without entering gobreaker, whose answer is known
+// then, and takes no lock: calls of many tenants through one endpoint do
+// not queue on it. Only an outcome that can change the breaker — a
+// failure, or a success after failures — is handed to gobreaker, after fn
+// returns; the breaker then opens exactly as if fn had run inside it.
 func (g *Group) Do(endpoint string, fn func() error) error {
 	if fn == nil {
 		return errNilFunc
