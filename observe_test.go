@@ -169,6 +169,13 @@ func TestObserverEvents(t *testing.T) {
 	clock.Advance(57 * time.Minute) // in the refresh window
 	m.Token(ctx, "t0")
 	waitFor(t, "the refresh", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.dones) == 3 })
+	// FetchDone comes before the token is cached: wait for the new token
+	// too, or the rejection below would be staged on the old one while the
+	// request carries the new.
+	waitFor(t, "the refreshed token", func() bool {
+		cur, err := m.Token(ctx, "t0")
+		return err == nil && cur.AccessToken != tok.AccessToken
+	})
 
 	// A 401 recovered through httpauth.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
