@@ -51,9 +51,9 @@ type flight struct {
 	// st is the tenant's stripe.
 	st *stripe
 
-	// res holds the fetched entry, built in the cache node it is stored
-	// in, and ctx is the fetch's context: part of the flight, so that a
-	// miss allocates three objects less.
+	// res points to the fetched entry's cache node until publish stores
+	// it; ctx is the fetch's context, part of the flight so that a miss
+	// does not allocate it on its own.
 	res fetched
 	ctx flightCtx
 }
